@@ -1,0 +1,3 @@
+module github.com/samsa-io/samsa
+
+go 1.26
