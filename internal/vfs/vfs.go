@@ -16,6 +16,10 @@
 // Files opened for writing append: every Write goes to the current end of the
 // file, also after Truncate. There is no WriteAt; the engine never rewrites
 // bytes in place.
+//
+// Files: os.go (Default; os_linux.go adds fdatasync and syncfs), memfs.go
+// (MemFS and its crash model), memfile.go (its inodes and handles),
+// crash.go (CrashClone).
 package vfs
 
 import (
