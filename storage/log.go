@@ -1,0 +1,443 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/samsa-io/samsa/internal/vfs"
+	"github.com/samsa-io/samsa/record"
+)
+
+// Options are the parts of a Log's environment that are not topic config.
+type Options struct {
+	// FS is the filesystem; vfs.Default when nil.
+	FS vfs.FS
+	// Committer groups fsyncs with other logs; a private one when nil.
+	Committer *Committer
+	// Logger receives recovery and failure messages; slog.Default when nil.
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Clean says the log was closed cleanly (the store's clean-shutdown
+	// marker was present): its indexes are trusted and no data is rescanned.
+	Clean bool
+}
+
+// Offsets are a partition log's positions, read together.
+type Offsets struct {
+	LogStart      int64 // first offset a reader may read
+	LogEnd        int64 // offset the next append gets
+	HighWatermark int64 // offsets below are committed (replication moves it)
+	LastStable    int64 // offsets below have no open transaction (transactions move it)
+}
+
+// AppendResult tells where an append went.
+type AppendResult struct {
+	BaseOffset    int64
+	LastOffset    int64
+	LogAppendTime int64 // the broker's timestamp, or -1 for CreateTime
+	LogStart      int64
+}
+
+// ReadResult is what a read returns: whole batches, and the log's offsets as
+// of the read.
+type ReadResult struct {
+	Data []byte
+	Offsets
+}
+
+// Log is one partition: a directory of segments. It is safe for concurrent
+// use: appends are serialised, reads run in parallel with them.
+//
+// Lock order: Log.mu, then segment.loadMu, then Committer.mu. A round of
+// the Committer takes Log.mu without holding Committer.mu.
+type Log struct {
+	dir       string
+	fs        vfs.FS
+	committer *Committer
+	logger    *slog.Logger
+	now       func() time.Time
+
+	cfg atomic.Pointer[Config] // replaced whole by SetConfig
+
+	mu            sync.RWMutex
+	segs          []*segment // by base offset; the last is active; guarded by mu
+	next          int64      // log end offset; guarded by mu
+	logStart      int64      // guarded by mu
+	hw, lso       int64      // guarded by mu; equal to next until replication and transactions
+	recoveryPoint int64      // guarded by mu
+	cleanedTo     int64      // guarded by mu
+	closed        bool       // guarded by mu
+	failed        error      // sticky I/O failure; guarded by mu
+	unflushed     int64      // records since the last flush; guarded by mu
+	flushTimer    *time.Timer
+	changed       chan struct{} // closed on the next append, made on demand; guarded by mu
+
+	commit commitState
+
+	cleanMu sync.Mutex // one compaction at a time
+}
+
+// Dir returns the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Config returns the log's current config.
+func (l *Log) Config() Config { return *l.cfg.Load() }
+
+// SetConfig replaces the config; it applies from the next append, roll,
+// retention or compaction.
+func (l *Log) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	l.cfg.Store(&cfg)
+	return nil
+}
+
+// Offsets returns the log's offsets.
+func (l *Log) Offsets() Offsets {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.offsetsLocked()
+}
+
+func (l *Log) offsetsLocked() Offsets {
+	return Offsets{LogStart: l.logStart, LogEnd: l.next, HighWatermark: l.hw, LastStable: l.lso}
+}
+
+// Changed returns a channel that is closed by the next append (or
+// truncation, or close). Long-polling readers wait on it.
+func (l *Log) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.changed == nil {
+		l.changed = make(chan struct{})
+		if l.closed {
+			close(l.changed)
+		}
+	}
+	return l.changed
+}
+
+func (l *Log) notifyLocked() {
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
+}
+
+func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
+
+// Size returns the bytes of all segments.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.segs {
+		n += s.size.Load()
+	}
+	return n
+}
+
+// Append validates one record batch, gives it the next offsets, and writes
+// it. It modifies b in place (base offset, and for LogAppendTime the
+// timestamp and CRC) and does not keep it. The partition leader epoch field
+// is left as the caller set it.
+//
+// Append does not wait for durability; WaitDurable does. A bad batch is
+// rejected with an error wrapping record.ErrCorrupt, record.ErrInvalidRecord,
+// record.ErrUnsupportedCodec, ErrMessageTooLarge or ErrInvalidTimestamp, and
+// nothing of it is written.
+func (l *Log) Append(b []byte) (AppendResult, error) {
+	cfg := l.cfg.Load()
+	if int64(len(b)) > cfg.MaxMessageBytes {
+		return AppendResult{}, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(b), cfg.MaxMessageBytes)
+	}
+	h, err := record.Validate(b, record.ValidateOptions{VerifyRecords: cfg.VerifyRecords || cfg.Compact})
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if cfg.Compact && !h.Attributes.Control() {
+		if err := requireKeys(b); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	nowMs := l.now().UnixMilli()
+	res := AppendResult{LogAppendTime: -1}
+	if cfg.LogAppendTime {
+		record.SetLogAppendTime(b, nowMs)
+		h.MaxTimestamp = nowMs
+		res.LogAppendTime = nowMs
+	} else if err := checkTimestamps(h, nowMs, cfg); err != nil {
+		return AppendResult{}, err
+	}
+
+	l.mu.Lock()
+	if err := l.writableLocked(); err != nil {
+		l.mu.Unlock()
+		return AppendResult{}, err
+	}
+	last := l.next + int64(h.LastOffsetDelta)
+	if l.shouldRollLocked(len(b), last, h.MaxTimestamp, cfg) {
+		if err := l.rollLocked(); err != nil {
+			l.failLocked(err)
+			l.mu.Unlock()
+			return AppendResult{}, err
+		}
+	}
+	h.BaseOffset = l.next
+	record.SetBaseOffset(b, l.next)
+	if err := l.active().append(b, h, cfg.IndexIntervalBytes); err != nil {
+		l.failLocked(err)
+		l.mu.Unlock()
+		return AppendResult{}, err
+	}
+	l.next = last + 1
+	l.hw, l.lso = l.next, l.next
+	l.unflushed += int64(h.NumRecords)
+	l.notifyLocked()
+	res.BaseOffset, res.LastOffset, res.LogStart = h.BaseOffset, last, l.logStart
+	flushNow := !cfg.SyncEveryAppend() && l.unflushed >= cfg.FlushMessages
+	if !cfg.SyncEveryAppend() && !flushNow && cfg.FlushMs >= 0 && l.flushTimer == nil {
+		l.flushTimer = time.AfterFunc(cfg.FlushMs, l.timedFlush)
+	}
+	l.mu.Unlock()
+
+	if flushNow {
+		if err := l.Flush(); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// requireKeys rejects a batch with a record without a key, as Kafka does on
+// compacted topics.
+func requireKeys(b []byte) error {
+	recs, err := record.Records(b)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.Key == nil {
+			return fmt.Errorf("%w: compacted topic requires a key on every record (offset delta %d has none)",
+				record.ErrInvalidRecord, r.Offset)
+		}
+	}
+	return nil
+}
+
+// checkTimestamps applies message.timestamp.before/after.max.ms to a
+// CreateTime batch's first and largest timestamps.
+func checkTimestamps(h record.Header, nowMs int64, cfg *Config) error {
+	if cfg.TimestampBeforeMax >= 0 && h.BaseTimestamp < nowMs-cfg.TimestampBeforeMax.Milliseconds() {
+		return fmt.Errorf("%w: timestamp %d is more than %v before the broker's clock",
+			ErrInvalidTimestamp, h.BaseTimestamp, cfg.TimestampBeforeMax)
+	}
+	if cfg.TimestampAfterMax >= 0 && h.MaxTimestamp > nowMs+cfg.TimestampAfterMax.Milliseconds() {
+		return fmt.Errorf("%w: timestamp %d is more than %v after the broker's clock",
+			ErrInvalidTimestamp, h.MaxTimestamp, cfg.TimestampAfterMax)
+	}
+	return nil
+}
+
+func (l *Log) writableLocked() error {
+	if l.closed {
+		return ErrClosed
+	}
+	if l.failed != nil {
+		return l.failed
+	}
+	return nil
+}
+
+func (l *Log) failLocked(err error) {
+	if l.failed == nil {
+		l.failed = fmt.Errorf("%w: %s: %w", ErrLogFailed, l.dir, err)
+		l.logger.Error("log failed; it refuses writes until reopened", "dir", l.dir, "err", err)
+	}
+}
+
+// shouldRollLocked reports whether a batch must go into a new segment.
+func (l *Log) shouldRollLocked(n int, last, maxTs int64, cfg *Config) bool {
+	s := l.active()
+	if s.size.Load() == 0 {
+		return false
+	}
+	if !s.fits(n, last, cfg.SegmentBytes) {
+		return true
+	}
+	return s.firstTs >= 0 && maxTs-s.firstTs > cfg.SegmentMs.Milliseconds()
+}
+
+// rollLocked seals the active segment and starts a new one at the log end.
+// Everything below the new segment is then durable, which the recovery point
+// records.
+func (l *Log) rollLocked() error {
+	if err := l.active().seal(); err != nil {
+		return err
+	}
+	s, err := createSegment(l.fs, l.dir, l.next, l.logger)
+	if err != nil {
+		return err
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		s.remove()
+		return err
+	}
+	l.segs = append(l.segs, s)
+	l.recoveryPoint = l.next
+	return l.writeCheckpointLocked()
+}
+
+// Roll starts a new segment now, unless the active one is empty.
+func (l *Log) Roll() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
+	if l.active().size.Load() == 0 {
+		return nil
+	}
+	if err := l.rollLocked(); err != nil {
+		l.failLocked(err)
+		return err
+	}
+	return nil
+}
+
+func (l *Log) writeCheckpointLocked() error {
+	return writeCheckpoint(l.fs, l.dir, checkpoint{LogStart: l.logStart, RecoveryPoint: l.recoveryPoint, CleanedTo: l.cleanedTo})
+}
+
+// WaitDurable returns once every offset below end is durable under the
+// log's flush policy. With the default policy (flush.messages=1) it joins a
+// group commit; with a relaxed one it returns at once, and durability comes
+// from the background flush.
+func (l *Log) WaitDurable(end int64) error {
+	if !l.cfg.Load().SyncEveryAppend() {
+		return nil
+	}
+	return l.committer.wait(l, end)
+}
+
+// Flush makes everything appended so far durable.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	end := l.next
+	l.unflushed = 0
+	if l.flushTimer != nil {
+		l.flushTimer.Stop()
+		l.flushTimer = nil
+	}
+	l.mu.Unlock()
+	return l.committer.wait(l, end)
+}
+
+func (l *Log) timedFlush() {
+	if err := l.Flush(); err != nil && !errors.Is(err, ErrClosed) {
+		l.logger.Error("timed flush failed", "dir", l.dir, "err", err)
+	}
+}
+
+// syncTarget returns, for the committer, the log end offset and the active
+// segment (referenced) whose fsync makes it durable.
+func (l *Log) syncTarget() (int64, *segment, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.failed != nil {
+		return 0, nil, l.failed
+	}
+	if l.closed {
+		return l.next, nil, nil // Close synced everything
+	}
+	s := l.active()
+	if !s.acquire() {
+		return 0, nil, ErrClosed
+	}
+	return l.next, s, nil
+}
+
+// segmentIndexLocked returns the index of the segment holding offset: the
+// last one whose base is <= offset, or 0.
+func (l *Log) segmentIndexLocked(offset int64) int {
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset })
+	return max(i-1, 0)
+}
+
+// Read appends to dst whole batches starting with the one that holds offset,
+// at most maxBytes of them but always at least one, none at or beyond upTo
+// (pass the high watermark, the last stable offset, or the log end). An
+// offset below the log start or past the log end is ErrOffsetOutOfRange; an
+// offset at the end reads nothing. Data is read from one segment.
+func (l *Log) Read(dst []byte, offset int64, maxBytes int, upTo int64) (ReadResult, error) {
+	l.mu.RLock()
+	res := ReadResult{Data: dst, Offsets: l.offsetsLocked()}
+	if offset < l.logStart || offset > l.next {
+		l.mu.RUnlock()
+		return res, fmt.Errorf("%w: %d is outside [%d, %d]", ErrOffsetOutOfRange, offset, l.logStart, l.next)
+	}
+	upTo = min(upTo, l.next)
+	i := l.segmentIndexLocked(offset)
+	for offset < upTo && i < len(l.segs) {
+		s := l.segs[i]
+		startPos, err := s.lookup(offset)
+		if err != nil || !s.acquire() {
+			l.mu.RUnlock()
+			return res, errors.Join(err, ErrClosed)
+		}
+		l.mu.RUnlock()
+		pos, ok, err := s.locate(offset, startPos)
+		if err == nil && ok {
+			res.Data, err = s.readFrom(dst, pos, maxBytes, upTo)
+		}
+		s.release()
+		if err != nil || ok {
+			return res, err
+		}
+		l.mu.RLock()
+		i = sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > s.base })
+	}
+	l.mu.RUnlock()
+	return res, nil
+}
+
+// Close syncs the log and closes its files. After Close the log's data and
+// indexes are all durable, so the caller may record a clean shutdown.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	if l.flushTimer != nil {
+		l.flushTimer.Stop()
+		l.flushTimer = nil
+	}
+	l.notifyLocked()
+	var err error
+	if l.failed == nil {
+		a := l.active()
+		err = errors.Join(a.idx.persist(), a.tidx.persist(), a.sync())
+	}
+	for _, s := range l.segs {
+		s.release()
+	}
+	if err != nil {
+		return fmt.Errorf("storage: close %s: %w", l.dir, err)
+	}
+	return l.failed
+}
+
+// Delete closes the log and removes its directory.
+func (l *Log) Delete() error {
+	l.Close()
+	return l.fs.RemoveAll(l.dir)
+}

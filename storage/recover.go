@@ -1,0 +1,551 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/samsa-io/samsa/internal/vfs"
+	"github.com/samsa-io/samsa/record"
+)
+
+// Open opens the partition log in dir, creating it when it does not exist,
+// and recovers it: see the package comment for what recovery checks.
+func Open(dir string, cfg Config, opts Options) (*Log, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.FS == nil {
+		opts.FS = vfs.Default
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Committer == nil {
+		opts.Committer = NewCommitter(CommitterOptions{FS: opts.FS, Dir: dir})
+	}
+	l := &Log{dir: dir, fs: opts.FS, committer: opts.Committer, logger: opts.Logger.With("log", dir), now: opts.Now}
+	l.cfg.Store(&cfg)
+	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := l.load(opts.Clean, &cfg); err != nil {
+		for _, s := range l.segs {
+			s.release()
+		}
+		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+// load reads the directory and brings the log to a consistent state.
+func (l *Log) load(clean bool, cfg *Config) error {
+	bases, err := l.tidyDir()
+	if err != nil {
+		return err
+	}
+	cp, ok := readCheckpoint(l.fs, l.dir)
+	if !ok && len(bases) > 0 {
+		l.logger.Warn("checkpoint missing or unreadable; recovering every segment")
+		clean = false
+	}
+	l.logStart, l.recoveryPoint, l.cleanedTo = cp.LogStart, cp.RecoveryPoint, cp.CleanedTo
+
+	// The first segment to scan: the one holding the recovery point.
+	firstDirty := len(bases)
+	if !clean {
+		firstDirty = 0
+		for i, b := range bases {
+			if b <= l.recoveryPoint {
+				firstDirty = i
+			}
+		}
+	}
+	recovered := false
+	for i, base := range bases {
+		s, err := openSegmentFiles(l.fs, l.dir, base, l.logger)
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, s)
+		last := i == len(bases)-1
+		if i >= firstDirty {
+			cut, err := s.recover(l.next, cfg.IndexIntervalBytes)
+			if err != nil {
+				return err
+			}
+			recovered = true
+			if cut {
+				l.next = s.next.Load()
+				l.logger.Warn("cut a torn or corrupt tail", "segment", s.path(logSuffix), "size", s.size.Load())
+				if err := l.dropSegmentsAfter(i, bases); err != nil {
+					return err
+				}
+				break
+			}
+		} else {
+			nextBase := int64(math.MaxInt64)
+			if !last {
+				nextBase = bases[i+1]
+			}
+			if err := s.openTrusted(nextBase, cfg.IndexIntervalBytes); err != nil {
+				return err
+			}
+		}
+		l.next = s.next.Load()
+	}
+	if len(l.segs) == 0 {
+		s, err := createSegment(l.fs, l.dir, l.logStart, l.logger)
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, s)
+		l.next = l.logStart
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return err
+		}
+	}
+	return l.settle(recovered)
+}
+
+// settle fixes the offsets after the segments are loaded.
+func (l *Log) settle(recovered bool) error {
+	first := l.segs[0].base
+	l.logStart = max(l.logStart, first)
+	if l.logStart > l.next {
+		// Data up to a moved log start was lost (a relaxed flush policy and
+		// a crash): start empty at the log start, as Kafka does.
+		l.logger.Warn("log start offset is past the recovered end; starting empty", "start", l.logStart, "end", l.next)
+		if err := l.restartAt(l.logStart); err != nil {
+			return err
+		}
+	}
+	l.hw, l.lso = l.next, l.next
+	l.cleanedTo = min(max(l.cleanedTo, l.logStart), l.next)
+	if recovered {
+		// What recovery read may be only in the page cache: make it durable
+		// before anyone relies on it.
+		if err := l.active().sync(); err != nil {
+			return err
+		}
+		l.recoveryPoint = l.active().base
+		if err := l.writeCheckpointLocked(); err != nil {
+			return err
+		}
+	}
+	l.recoveryPoint = max(l.recoveryPoint, l.active().base)
+	l.commit.durable = l.next
+	return nil
+}
+
+// restartAt deletes every segment and starts an empty one at offset.
+func (l *Log) restartAt(offset int64) error {
+	for _, s := range l.segs {
+		if err := s.remove(); err != nil {
+			return err
+		}
+	}
+	s, err := createSegment(l.fs, l.dir, offset, l.logger)
+	if err != nil {
+		return err
+	}
+	l.segs = []*segment{s}
+	l.next = offset
+	return l.fs.SyncDir(l.dir)
+}
+
+// dropSegmentsAfter removes the segment files of bases[i+1:] (after a torn
+// segment at i nothing later can be trusted).
+func (l *Log) dropSegmentsAfter(i int, bases []int64) error {
+	for _, base := range bases[i+1:] {
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
+			if err := l.fs.Remove(filepath.Join(l.dir, segmentName(base, suffix))); err != nil && !errors.Is(err, notExist) {
+				return err
+			}
+		}
+		l.logger.Warn("removed a segment after a torn one", "base", base)
+	}
+	return l.fs.SyncDir(l.dir)
+}
+
+// tidyDir finishes or undoes interrupted work in the directory and returns
+// the base offsets of the segments, in order.
+//   - *.cleaned and *.tmp: an unfinished compaction or checkpoint; removed.
+//   - *.swap: a finished compaction copy; it replaces the segment of the same
+//     base, whose indexes are removed to be rebuilt.
+//   - index files without a .log: removed.
+func (l *Log) tidyDir() ([]int64, error) {
+	names, err := l.fs.List(l.dir)
+	if err != nil {
+		return nil, err
+	}
+	remove := func(name string) error {
+		if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, notExist) {
+			return err
+		}
+		return nil
+	}
+	changed := false
+	for _, name := range names {
+		switch {
+		case strings.HasSuffix(name, cleanedSuffix), strings.HasSuffix(name, ".tmp"):
+			if err := remove(name); err != nil {
+				return nil, err
+			}
+			changed = true
+		case strings.HasSuffix(name, swapSuffix):
+			base, ok := parseSegmentName(name, swapSuffix)
+			if !ok {
+				continue
+			}
+			for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+				if err := remove(segmentName(base, suffix)); err != nil {
+					return nil, err
+				}
+			}
+			if err := l.fs.Rename(filepath.Join(l.dir, name), filepath.Join(l.dir, segmentName(base, logSuffix))); err != nil {
+				return nil, err
+			}
+			changed = true
+		}
+	}
+	if changed {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return nil, err
+		}
+		if names, err = l.fs.List(l.dir); err != nil {
+			return nil, err
+		}
+	}
+	var bases []int64
+	logs := map[int64]bool{}
+	for _, name := range names {
+		if base, ok := parseSegmentName(name, logSuffix); ok {
+			bases = append(bases, base)
+			logs[base] = true
+		}
+	}
+	for _, name := range names {
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+			if base, ok := parseSegmentName(name, suffix); ok && !logs[base] {
+				if err := remove(name); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	slices.Sort(bases)
+	return bases, nil
+}
+
+// openIndexFiles opens (creating when missing) the segment's index files.
+func (s *segment) openIndexFiles() error {
+	open := func(suffix string) (vfs.File, error) {
+		f, err := s.fs.OpenAppend(s.path(suffix))
+		if errors.Is(err, notExist) {
+			f, err = s.fs.Create(s.path(suffix))
+		}
+		return f, err
+	}
+	var err error
+	if s.idx.file == nil {
+		if s.idx.file, err = open(indexSuffix); err != nil {
+			return err
+		}
+	}
+	if s.tidx.file == nil {
+		s.tidx.file, err = open(timeIndexSuffix)
+	}
+	return err
+}
+
+// openTrusted opens a segment of a cleanly closed log, or one below the
+// recovery point, without reading its data. nextBase is the next segment's
+// base, or math.MaxInt64 for the active (last) segment. The active segment's
+// indexes are loaded and its tail after the last index entry is walked to
+// find the log end. A sealed segment's indexes are loaded on first use; only
+// its newest time index entry is read now, for retention.
+func (s *segment) openTrusted(nextBase, indexInterval int64) error {
+	size, err := s.log.Size()
+	if err != nil {
+		return err
+	}
+	s.size.Store(size)
+	if err := s.openIndexFiles(); err != nil {
+		return err
+	}
+	if err := s.readFirstTimestamp(); err != nil {
+		return err
+	}
+	if nextBase != math.MaxInt64 {
+		// Sealed: its exact end is not needed, only an upper bound.
+		s.next.Store(nextBase)
+		if s.peekMaxTimestamp() {
+			return nil
+		}
+		return s.loadIndexes()
+	}
+	if err := s.loadIndexes(); err != nil {
+		return err
+	}
+	// Walk the batches after the last index entry.
+	var from int64
+	if _, pos, ok := s.idx.last(); ok {
+		from = int64(pos)
+	}
+	return s.walk(from, indexInterval)
+}
+
+// readFirstTimestamp reads the first batch's max timestamp (segment.ms
+// counts from it).
+func (s *segment) readFirstTimestamp() error {
+	if s.size.Load() < record.HeaderSize {
+		return nil
+	}
+	var hdr [record.HeaderSize]byte
+	if _, err := s.log.ReadAt(hdr[:], 0); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if h, err := record.ParseHeader(hdr[:]); err == nil {
+		s.firstTs = h.MaxTimestamp
+	}
+	return nil
+}
+
+// peekMaxTimestamp reads the newest time index entry of a sealed segment
+// (written when it was sealed) as the segment's max timestamp. It reports
+// false when the entry cannot be trusted, and the indexes must be loaded.
+func (s *segment) peekMaxTimestamp() bool {
+	size, err := s.tidx.file.Size()
+	if err != nil || size == 0 || size%timeEntrySize != 0 {
+		return false
+	}
+	var e [timeEntrySize]byte
+	if _, err := s.tidx.file.ReadAt(e[:], size-timeEntrySize); err != nil {
+		return false
+	}
+	x := timeIndex{buf: e[:]}
+	ts, rel := x.entry(0)
+	if ts < 0 {
+		return false
+	}
+	s.maxTs, s.maxTsOffset = ts, s.base+int64(rel)
+	return true
+}
+
+// lookup returns where to start scanning for offset, loading the indexes of
+// a sealed segment on first use.
+func (s *segment) lookup(offset int64) (int64, error) {
+	if err := s.ensureLoaded(); err != nil {
+		return 0, err
+	}
+	if offset <= s.base {
+		return 0, nil
+	}
+	return s.idx.lookup(uint32(min(offset-s.base, math.MaxUint32))), nil
+}
+
+func (s *segment) ensureLoaded() error {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if s.loaded {
+		return nil
+	}
+	return s.loadIndexes()
+}
+
+// loadIndexes reads both index files into memory and checks them; when a
+// check fails it rebuilds both from the log. Caller holds loadMu or owns s.
+func (s *segment) loadIndexes() error {
+	var err error
+	if s.idx.buf, err = readAll(s.idx.file); err == nil {
+		s.tidx.buf, err = readAll(s.tidx.file)
+	}
+	if err != nil {
+		return err
+	}
+	s.idx.written, s.tidx.written = len(s.idx.buf), len(s.tidx.buf)
+	if err := errors.Join(s.idx.check(s.size.Load()), s.tidx.check()); err != nil {
+		s.logger.Warn("rebuilding index", "segment", s.path(logSuffix), "reason", err)
+		return s.rebuildIndexes()
+	}
+	if ts, rel, ok := s.tidx.last(); ok && ts > s.maxTs {
+		s.maxTs, s.maxTsOffset = ts, s.base+int64(rel)
+	}
+	s.loaded = true
+	return nil
+}
+
+// rebuildIndexes rewrites both indexes from the log's batch headers. It
+// does not cut the log: a sealed segment below the recovery point is only
+// read, and a corrupt batch in it is refused when read.
+func (s *segment) rebuildIndexes() error {
+	if err := errors.Join(s.idx.reset(), s.tidx.reset()); err != nil {
+		return err
+	}
+	s.maxTs, s.maxTsOffset, s.firstTs, s.bytesSinceIndex = -1, -1, -1, 0
+	size := s.size.Load()
+	sc := scanner{f: s.log, size: size}
+	for sc.next() {
+		s.index(sc.h.BaseOffset, sc.pos, defaultIndexInterval)
+		s.noteBatch(sc.h, int64(sc.h.Size()))
+		s.next.Store(sc.h.LastOffset() + 1)
+	}
+	s.addTimeEntry()
+	if err := errors.Join(s.idx.persist(), s.tidx.persist()); err != nil {
+		return err
+	}
+	if sc.err != nil {
+		return sc.err
+	}
+	s.loaded = true
+	return nil
+}
+
+// walk reads the batch headers from position from to the end of a trusted
+// segment, adding index entries as appends would, to learn the next offset.
+// A bad tail (which a clean shutdown should not leave) is cut.
+func (s *segment) walk(from, indexInterval int64) error {
+	size := s.size.Load()
+	sc := scanner{f: s.log, size: size, pos: from, strict: true}
+	s.bytesSinceIndex = 0
+	for sc.next() {
+		s.index(sc.h.BaseOffset, sc.pos, indexInterval)
+		s.noteBatch(sc.h, int64(sc.h.Size()))
+		s.next.Store(sc.h.LastOffset() + 1)
+	}
+	if sc.err != nil {
+		return sc.err
+	}
+	if sc.end < size {
+		if err := s.log.Truncate(sc.end); err != nil {
+			return err
+		}
+		s.size.Store(sc.end)
+	}
+	return errors.Join(s.idx.persist(), s.tidx.persist())
+}
+
+// recover validates every batch of a segment at or after the recovery
+// point, rebuilds its indexes, and cuts the log after the last good batch.
+// prevNext is the previous segment's end: offsets must not go back. It
+// reports whether anything was cut.
+func (s *segment) recover(prevNext, indexInterval int64) (bool, error) {
+	size, err := s.log.Size()
+	if err != nil {
+		return false, err
+	}
+	if err := s.openIndexFiles(); err != nil {
+		return false, err
+	}
+	if err := errors.Join(s.idx.reset(), s.tidx.reset()); err != nil {
+		return false, err
+	}
+	s.loaded = true
+	expect := max(prevNext, s.base)
+	sc := scanner{f: s.log, size: size, strict: true}
+	for sc.next() {
+		if sc.h.BaseOffset < expect {
+			break
+		}
+		s.index(sc.h.BaseOffset, sc.pos, indexInterval)
+		s.noteBatch(sc.h, int64(sc.h.Size()))
+		expect = sc.h.LastOffset() + 1
+		s.next.Store(expect)
+		s.size.Store(sc.end)
+	}
+	if sc.err != nil {
+		return false, sc.err
+	}
+	s.addTimeEntry() // a segment that was active may lack its last entry
+	if err := errors.Join(s.idx.persist(), s.tidx.persist()); err != nil {
+		return false, err
+	}
+	good := s.size.Load()
+	if good == size {
+		return false, nil
+	}
+	if err := s.log.Truncate(good); err != nil {
+		return false, err
+	}
+	return true, s.sync()
+}
+
+// scanner walks the batches of a segment file in large reads.
+type scanner struct {
+	f      vfs.File
+	size   int64 // bytes of the file to walk
+	strict bool  // validate every batch (CRC and header), not only its length
+
+	pos int64         // position of the current batch
+	end int64         // position after the last good batch
+	h   record.Header // the current batch's header
+	b   []byte        // the current batch, valid until the next call
+
+	buf      []byte
+	bufStart int64 // file position of buf[0]
+	err      error // an I/O error (not corruption, which just ends the walk)
+}
+
+const scanChunk = 1 << 20
+
+// next moves to the next good batch; false at the end, at a torn or corrupt
+// batch, or on an I/O error (err).
+func (sc *scanner) next() bool {
+	if sc.b != nil {
+		sc.pos = sc.end
+	} else {
+		sc.end = sc.pos
+	}
+	if sc.size-sc.pos < record.HeaderSize {
+		return false
+	}
+	hdr, ok := sc.window(sc.pos, record.HeaderSize)
+	if !ok {
+		return false
+	}
+	h, err := record.ParseHeader(hdr)
+	if err != nil || int64(h.Size()) > sc.size-sc.pos {
+		return false
+	}
+	b, ok := sc.window(sc.pos, h.Size())
+	if !ok {
+		return false
+	}
+	if sc.strict {
+		if _, err := record.Validate(b, record.ValidateOptions{}); err != nil {
+			return false
+		}
+	}
+	sc.h, sc.b = h, b
+	sc.end = sc.pos + int64(h.Size())
+	return true
+}
+
+// window returns n bytes of the file at pos, reading ahead in chunks.
+func (sc *scanner) window(pos int64, n int) ([]byte, bool) {
+	if pos >= sc.bufStart && pos+int64(n) <= sc.bufStart+int64(len(sc.buf)) {
+		off := pos - sc.bufStart
+		return sc.buf[off : off+int64(n)], true
+	}
+	want := min(max(int64(n), scanChunk), sc.size-pos)
+	if int64(cap(sc.buf)) < want {
+		sc.buf = make([]byte, want)
+	}
+	sc.buf = sc.buf[:want]
+	if _, err := sc.f.ReadAt(sc.buf, pos); err != nil && !errors.Is(err, io.EOF) {
+		sc.err = err
+		return nil, false
+	}
+	sc.bufStart = pos
+	return sc.buf[:n], true
+}

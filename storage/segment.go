@@ -1,0 +1,360 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/samsa-io/samsa/internal/vfs"
+	"github.com/samsa-io/samsa/record"
+)
+
+// File name suffixes of a segment.
+const (
+	logSuffix       = ".log"
+	indexSuffix     = ".index"
+	timeIndexSuffix = ".timeindex"
+	cleanedSuffix   = ".cleaned" // a compacted copy being written
+	swapSuffix      = ".swap"    // a compacted copy ready to replace its .log
+)
+
+// segmentName returns the file name of the segment with the given base offset.
+func segmentName(base int64, suffix string) string {
+	return fmt.Sprintf("%020d%s", base, suffix)
+}
+
+// parseSegmentName returns the base offset of a file named
+// <20 digits><suffix>.
+func parseSegmentName(name, suffix string) (int64, bool) {
+	stem, ok := strings.CutSuffix(name, suffix)
+	if !ok || len(stem) != 20 {
+		return 0, false
+	}
+	base, err := strconv.ParseInt(stem, 10, 64)
+	return base, err == nil && base >= 0
+}
+
+// defaultIndexInterval is the index density of indexes rebuilt from a log
+// (index.interval.bytes' default).
+const defaultIndexInterval = 4096
+
+// prefixLen is how much of a batch header locating a batch needs: base
+// offset, length, and (at 23) the last offset delta.
+const prefixLen = 27
+
+// segment is one file of the log and its two indexes.
+//
+// A segment is written only by its Log, under Log.mu. Readers read the .log
+// file concurrently, up to size, which is published after each write.
+type segment struct {
+	fs     vfs.FS
+	dir    string
+	base   int64 // immutable: offset of the first batch it may hold
+	logger *slog.Logger
+
+	log vfs.File // immutable handle
+
+	// size is the length of the whole batches in log, next the offset after
+	// the last of them. Written under Log.mu, read by anyone.
+	size atomic.Int64
+	next atomic.Int64
+
+	// Guarded by Log.mu.
+	maxTs           int64 // largest batch max timestamp, -1 when none
+	maxTsOffset     int64 // base offset of the batch that carries maxTs
+	firstTs         int64 // max timestamp of the first batch, -1 when empty: segment.ms counts from it
+	bytesSinceIndex int64 // bytes appended since the last offset index entry
+
+	// loadMu guards loading the indexes of a sealed segment. Once loaded
+	// is set, idx and tidx change only under Log.mu (appends, truncation).
+	loadMu sync.Mutex
+	loaded bool
+	idx    offsetIndex
+	tidx   timeIndex
+
+	// refs counts the log's own reference and each reader's. The files are
+	// closed when it drops to zero.
+	refs atomic.Int32
+}
+
+func (s *segment) path(suffix string) string {
+	return filepath.Join(s.dir, segmentName(s.base, suffix))
+}
+
+// createSegment makes an empty segment. The caller syncs the directory.
+func createSegment(fs vfs.FS, dir string, base int64, logger *slog.Logger) (*segment, error) {
+	s := &segment{fs: fs, dir: dir, base: base, logger: logger, maxTs: -1, maxTsOffset: -1, firstTs: -1, loaded: true}
+	var err error
+	if s.log, err = fs.Create(s.path(logSuffix)); err != nil {
+		return nil, err
+	}
+	if s.idx.file, err = fs.Create(s.path(indexSuffix)); err != nil {
+		s.log.Close()
+		return nil, err
+	}
+	if s.tidx.file, err = fs.Create(s.path(timeIndexSuffix)); err != nil {
+		s.log.Close()
+		s.idx.file.Close()
+		return nil, err
+	}
+	s.next.Store(base)
+	s.refs.Store(1)
+	return s, nil
+}
+
+// openSegmentFiles opens an existing segment's .log for appending. Its size,
+// next offset and indexes are set by the caller (recovery or trusted open).
+func openSegmentFiles(fs vfs.FS, dir string, base int64, logger *slog.Logger) (*segment, error) {
+	s := &segment{fs: fs, dir: dir, base: base, logger: logger, maxTs: -1, maxTsOffset: -1, firstTs: -1}
+	var err error
+	if s.log, err = fs.OpenAppend(s.path(logSuffix)); err != nil {
+		return nil, err
+	}
+	s.next.Store(base)
+	s.refs.Store(1)
+	return s, nil
+}
+
+// acquire takes a reader's reference. It fails when the segment was already
+// released by its log and closed.
+func (s *segment) acquire() bool {
+	for {
+		n := s.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if s.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release drops a reference and closes the files with the last one.
+func (s *segment) release() {
+	if s.refs.Add(-1) == 0 {
+		s.closeFiles()
+	}
+}
+
+func (s *segment) closeFiles() error {
+	err := s.log.Close()
+	if s.idx.file != nil {
+		err = errors.Join(err, s.idx.file.Close())
+	}
+	if s.tidx.file != nil {
+		err = errors.Join(err, s.tidx.file.Close())
+	}
+	return err
+}
+
+// remove deletes the segment's files and drops the log's reference. Readers
+// holding a reference finish on the open handles.
+func (s *segment) remove() error {
+	var err error
+	for _, suffix := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
+		if e := s.fs.Remove(s.path(suffix)); e != nil && !errors.Is(e, notExist) {
+			err = errors.Join(err, e)
+		}
+	}
+	s.release()
+	return err
+}
+
+// fits reports whether a batch of n bytes whose last offset is last can go
+// into this segment without overflowing its 32-bit relative offsets and
+// positions or growing past segmentBytes. An empty segment takes any batch.
+func (s *segment) fits(n int, last int64, segmentBytes int64) bool {
+	size := s.size.Load()
+	if size == 0 {
+		return last-s.base <= math.MaxUint32
+	}
+	return size+int64(n) <= segmentBytes && size+int64(n) <= math.MaxUint32 && last-s.base <= math.MaxUint32
+}
+
+// append writes one batch whose base offset is already set. It leaves the
+// segment unchanged when the write fails part way (the torn bytes are cut).
+func (s *segment) append(b []byte, h record.Header, indexInterval int64) error {
+	pos := s.size.Load()
+	s.index(h.BaseOffset, pos, indexInterval)
+	if err := errors.Join(s.idx.persist(), s.tidx.persist()); err != nil {
+		return err
+	}
+	if _, err := s.log.Write(b); err != nil {
+		if terr := s.log.Truncate(pos); terr != nil {
+			return errors.Join(err, terr)
+		}
+		return err
+	}
+	s.noteBatch(h, int64(len(b)))
+	s.size.Store(pos + int64(len(b)))
+	s.next.Store(h.LastOffset() + 1)
+	return nil
+}
+
+// noteBatch updates the in-memory summary for a batch placed at the end.
+func (s *segment) noteBatch(h record.Header, size int64) {
+	if s.firstTs < 0 {
+		s.firstTs = h.MaxTimestamp
+	}
+	if h.MaxTimestamp > s.maxTs {
+		s.maxTs, s.maxTsOffset = h.MaxTimestamp, h.BaseOffset
+	}
+	s.bytesSinceIndex += size
+}
+
+// index adds index entries, in memory, for a batch with base offset off
+// about to be placed at pos: an offset index entry once indexInterval bytes
+// have gone by since the last one, and with it a time index entry if the
+// running max timestamp grew since the last one.
+func (s *segment) index(off, pos, indexInterval int64) {
+	if pos == 0 || s.bytesSinceIndex < indexInterval {
+		return
+	}
+	s.idx.append(uint32(off-s.base), uint32(pos))
+	s.bytesSinceIndex = 0
+	s.addTimeEntry()
+}
+
+func (s *segment) addTimeEntry() {
+	if s.maxTs < 0 {
+		return
+	}
+	if ts, _, ok := s.tidx.last(); ok && ts >= s.maxTs {
+		return
+	}
+	s.tidx.append(s.maxTs, uint32(s.maxTsOffset-s.base))
+}
+
+// seal makes the segment read-only in spirit: its final time index entry
+// is written and everything is synced.
+func (s *segment) seal() error {
+	s.addTimeEntry()
+	if err := s.tidx.persist(); err != nil {
+		return err
+	}
+	return s.sync()
+}
+
+func (s *segment) sync() error {
+	return errors.Join(s.log.Sync(), s.idx.file.Sync(), s.tidx.file.Sync())
+}
+
+// locate returns the position of the first batch in the segment whose last
+// offset is >= offset, and ok false when there is none. The indexes must be
+// loaded.
+func (s *segment) locate(offset int64, startPos int64) (pos int64, ok bool, err error) {
+	size := s.size.Load()
+	var hdr [prefixLen]byte
+	for pos = startPos; pos < size; {
+		if size-pos < record.HeaderSize {
+			return 0, false, corruptf(s, pos, "partial batch header")
+		}
+		if _, err := s.log.ReadAt(hdr[:], pos); err != nil {
+			return 0, false, err
+		}
+		base := int64(binary.BigEndian.Uint64(hdr[0:]))
+		length := int64(int32(binary.BigEndian.Uint32(hdr[8:])))
+		last := base + int64(int32(binary.BigEndian.Uint32(hdr[23:])))
+		if length < record.HeaderSize-12 || pos+12+length > size {
+			return 0, false, corruptf(s, pos, "batch length %d", length)
+		}
+		if last >= offset {
+			return pos, true, nil
+		}
+		pos += 12 + length
+	}
+	return 0, false, nil
+}
+
+// readFrom appends to dst the whole batches starting at pos, at most maxBytes
+// of them but always the first, stopping before the first batch whose base
+// offset is >= upTo. Every batch's CRC is checked: a corrupt batch is never
+// served.
+func (s *segment) readFrom(dst []byte, pos int64, maxBytes int, upTo int64) ([]byte, error) {
+	size := s.size.Load()
+	want := min(int64(maxBytes), size-pos)
+	if want < record.HeaderSize {
+		want = min(record.HeaderSize, size-pos)
+	}
+	start := len(dst)
+	dst = grow(dst, int(want))
+	if _, err := s.log.ReadAt(dst[start:], pos); err != nil && !errors.Is(err, io.EOF) {
+		return dst[:start], err
+	}
+	chunk := dst[start:]
+	// The first batch is returned whole even when larger than maxBytes.
+	first, err := record.ParseHeader(chunk)
+	if err != nil {
+		return dst[:start], corruptf(s, pos, "%v", err)
+	}
+	if int64(first.Size()) > size-pos {
+		return dst[:start], corruptf(s, pos, "batch of %d bytes runs past the end", first.Size())
+	}
+	if first.BaseOffset >= upTo {
+		return dst[:start], nil
+	}
+	if first.Size() > len(chunk) {
+		n := len(chunk)
+		dst = grow(dst[:start+n], first.Size()-n)
+		if _, err := s.log.ReadAt(dst[start+n:], pos+int64(n)); err != nil && !errors.Is(err, io.EOF) {
+			return dst[:start], err
+		}
+		chunk = dst[start:]
+	}
+	used := 0
+	for used+record.HeaderSize <= len(chunk) {
+		h, err := record.ParseHeader(chunk[used:])
+		if err != nil {
+			return dst[:start], corruptf(s, pos+int64(used), "%v", err)
+		}
+		if used+h.Size() > len(chunk) || h.BaseOffset >= upTo {
+			break
+		}
+		b := chunk[used : used+h.Size()]
+		if crc := record.ComputeCRC(b); crc != h.CRC {
+			if used > 0 {
+				break // serve the good batches before it; the next read fails
+			}
+			return dst[:start], corruptf(s, pos+int64(used), "crc 0x%08x, computed 0x%08x", h.CRC, crc)
+		}
+		used += h.Size()
+	}
+	return dst[:start+used], nil
+}
+
+// grow extends b by n bytes, reallocating when needed.
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b[:len(b)+n]
+	}
+	nb := make([]byte, len(b)+n, max(2*cap(b), len(b)+n))
+	copy(nb, b)
+	return nb
+}
+
+// CorruptionError reports bad bytes found in a segment file.
+type CorruptionError struct {
+	File   string
+	Pos    int64
+	Detail string
+}
+
+func (e *CorruptionError) Error() string {
+	return fmt.Sprintf("storage: corrupt data in %s at byte %d: %s", e.File, e.Pos, e.Detail)
+}
+
+// Is makes errors.Is(err, record.ErrCorrupt) true for corruption on disk, so
+// that the broker maps both to CORRUPT_MESSAGE.
+func (e *CorruptionError) Is(target error) bool { return target == record.ErrCorrupt }
+
+func corruptf(s *segment, pos int64, format string, args ...any) error {
+	return &CorruptionError{File: s.path(logSuffix), Pos: pos, Detail: fmt.Sprintf(format, args...)}
+}
