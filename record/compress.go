@@ -106,7 +106,7 @@ func readAll(c Codec, r io.Reader, dst []byte, limit, hint int) ([]byte, error) 
 			return dst, nil
 		}
 		if err != nil {
-			return dst[:start], corruptf("%v: %v", c, err)
+			return dst[:start], corruptf("cannot decompress %v payload: %v", c, err)
 		}
 	}
 }
@@ -151,7 +151,7 @@ func decompressGzip(dst, src []byte, limit int) ([]byte, error) {
 	}()
 	r.src.Reset(src)
 	if err := r.zr.Reset(&r.src); err != nil {
-		return dst, corruptf("gzip: %v", err)
+		return dst, corruptf("cannot decompress gzip payload: %v", err)
 	}
 	// The trailer's ISIZE is the last member's size mod 2^32: only a hint.
 	hint := 0
@@ -173,7 +173,7 @@ func compressGzip(dst, src []byte) ([]byte, error) {
 	out := w.out.b
 	w.out.b = nil
 	if err != nil {
-		return dst, corruptf("gzip: %v", err)
+		return dst, corruptf("cannot compress with gzip: %v", err)
 	}
 	return out, nil
 }
@@ -228,7 +228,7 @@ func compressLZ4(dst, src []byte) ([]byte, error) {
 	out := w.out.b
 	w.out.b = nil
 	if err != nil {
-		return dst, corruptf("lz4: %v", err)
+		return dst, corruptf("cannot compress with lz4: %v", err)
 	}
 	return out, nil
 }
@@ -273,7 +273,7 @@ func decompressZstd(dst, src []byte, limit int) ([]byte, error) {
 		return dst[:start], corruptf("zstd: decompressed size exceeds the %d byte limit", limit)
 	}
 	if err != nil {
-		return dst[:start], corruptf("zstd: %v", err)
+		return dst[:start], corruptf("cannot decompress zstd payload: %v", err)
 	}
 	return out, nil
 }

@@ -213,7 +213,7 @@ func (it *Iter) Init(b []byte, scratch []byte) error {
 		return corruptf("batch length field says %d bytes, have %d", h.Size(), len(b))
 	}
 	if h.NumRecords < 0 {
-		return corruptf("negative record count %d", h.NumRecords)
+		return invalidf("negative record count %d", h.NumRecords)
 	}
 	it.hdr = h
 	it.left = h.NumRecords

@@ -67,7 +67,7 @@ func decompressSnappy(dst, src []byte, limit int) ([]byte, error) {
 func decodeSnappyBlock(dst, src []byte, limit int) ([]byte, error) {
 	n, err := snappy.DecodedLen(src)
 	if err != nil {
-		return dst, corruptf("snappy: %v", err)
+		return dst, corruptf("cannot decompress snappy payload: %v", err)
 	}
 	if n > limit {
 		return dst, corruptf("snappy: decompressed size %d exceeds the %d byte limit", n, limit)
@@ -75,7 +75,7 @@ func decodeSnappyBlock(dst, src []byte, limit int) ([]byte, error) {
 	start := len(dst)
 	dst = grow(dst, n)
 	if _, err := snappy.DecodeStrict(dst[start:start+n], src); err != nil {
-		return dst[:start], corruptf("snappy: %v", err)
+		return dst[:start], corruptf("cannot decompress snappy payload: %v", err)
 	}
 	return dst[:start+n], nil
 }

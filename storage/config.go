@@ -9,7 +9,7 @@ import (
 
 // Cleanup policies (Kafka's cleanup.policy values).
 const (
-	CleanupDelete = "delete"
+	CleanupDelete  = "delete"
 	CleanupCompact = "compact"
 )
 
