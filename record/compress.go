@@ -139,8 +139,8 @@ var (
 	}}
 )
 
-// maxDeflateRatio is the most deflate can expand: a 258-byte match costs at
-// least two bits... in practice 1032:1. Used only to bound size hints.
+// maxDeflateRatio is about the most deflate can expand its input (1032:1);
+// it bounds the size hint taken from the gzip trailer.
 const maxDeflateRatio = 1032
 
 func decompressGzip(dst, src []byte, limit int) ([]byte, error) {
