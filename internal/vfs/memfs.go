@@ -50,7 +50,10 @@ import (
 //     content no shorter than the shortest the file was since the last Sync.
 //
 // A file that is open but no longer named is not in the clone. Content is
-// never invented: the clone's bytes are ones that were written.
+// never invented: the clone's bytes were written (or are the zeros of a
+// Truncate that grew the file). Kept changes of several directories can
+// name one directory twice, or inside itself; the first name in walk order
+// wins. Everything in the clone is synced, and nothing is open.
 //
 // # Cost
 //
