@@ -252,6 +252,7 @@ func (s *segment) openIndexFiles() error {
 	open := func(suffix string) (vfs.File, error) {
 		f, err := s.fs.OpenAppend(s.path(suffix))
 		if errors.Is(err, notExist) {
+			s.indexMissing = true
 			f, err = s.fs.Create(s.path(suffix))
 		}
 		return f, err
@@ -289,7 +290,7 @@ func (s *segment) openTrusted(nextBase, indexInterval int64) error {
 	if nextBase != math.MaxInt64 {
 		// Sealed: its exact end is not needed, only an upper bound.
 		s.next.Store(nextBase)
-		if s.peekMaxTimestamp() {
+		if !s.indexMissing && s.peekMaxTimestamp() {
 			return nil
 		}
 		return s.loadIndexes()
@@ -374,7 +375,11 @@ func (s *segment) loadIndexes() error {
 		return err
 	}
 	s.idx.written, s.tidx.written = len(s.idx.buf), len(s.tidx.buf)
-	if err := errors.Join(s.idx.check(s.size.Load()), s.tidx.check()); err != nil {
+	err = errors.Join(s.idx.check(s.size.Load()), s.tidx.check())
+	if err == nil && s.indexMissing {
+		err = errors.New("index file missing")
+	}
+	if err != nil {
 		s.logger.Warn("rebuilding index", "segment", s.path(logSuffix), "reason", err)
 		return s.rebuildIndexes()
 	}
@@ -407,7 +412,7 @@ func (s *segment) rebuildIndexes() error {
 	if sc.err != nil {
 		return sc.err
 	}
-	s.loaded = true
+	s.loaded, s.indexMissing = true, false
 	return nil
 }
 

@@ -76,8 +76,9 @@ type segment struct {
 	// loadMu guards loading the indexes of a sealed segment. Once loaded
 	// is set, idx and tidx change only under Log.mu (appends, truncation).
 	loadMu sync.Mutex
-	loaded bool
-	idx    offsetIndex
+	loaded       bool
+	indexMissing bool // an index file had to be created on open: rebuild both
+	idx          offsetIndex
 	tidx   timeIndex
 
 	// refs counts the log's own reference and each reader's. The files are
