@@ -75,11 +75,11 @@ type segment struct {
 
 	// loadMu guards loading the indexes of a sealed segment. Once loaded
 	// is set, idx and tidx change only under Log.mu (appends, truncation).
-	loadMu sync.Mutex
+	loadMu       sync.Mutex
 	loaded       bool
 	indexMissing bool // an index file had to be created on open: rebuild both
 	idx          offsetIndex
-	tidx   timeIndex
+	tidx         timeIndex
 
 	// refs counts the log's own reference and each reader's. The files are
 	// closed when it drops to zero.
