@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -115,64 +116,78 @@ func FuzzValidate(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		b = bytes.Clone(b)
-		quick, quickErr := Validate(b, ValidateOptions{})
-		h, err := Validate(b, ValidateOptions{VerifyRecords: true})
-		_, _ = Validate(b, ValidateOptions{VerifyRecords: true, AllowCompacted: true})
-		if err != nil {
-			checkKind(t, err, ErrCorrupt, ErrInvalidRecord, ErrUnsupportedCodec)
-			_, rerr := Records(b) // must not panic
-			if rerr != nil {
-				checkKind(t, rerr, ErrCorrupt, ErrInvalidRecord, ErrUnsupportedCodec)
-			}
-			return
-		}
-		if quickErr != nil || quick != h {
-			t.Fatalf("VerifyRecords passed but the header check did not: %v", quickErr)
-		}
-		recs, err := Records(b)
-		if err != nil {
-			t.Fatalf("Validate passed but Records failed: %v", err)
-		}
-		if len(recs) != int(h.NumRecords) {
-			t.Fatalf("Records returned %d records, header says %d", len(recs), h.NumRecords)
-		}
-		for i, r := range recs {
-			if r.Offset != h.BaseOffset+int64(i) {
-				t.Fatalf("record %d has offset %d, base %d", i, r.Offset, h.BaseOffset)
-			}
-			if !h.Attributes.LogAppendTime() && r.Timestamp > h.MaxTimestamp {
-				t.Fatalf("record %d timestamp %d > max %d", i, r.Timestamp, h.MaxTimestamp)
-			}
-		}
-		// Rebuilding the records gives a batch that validates and decodes the same.
-		o := DefaultBuildOptions()
-		o.BaseOffset, o.Codec = h.BaseOffset, h.Attributes.Codec()
-		o.Control, o.Transactional = h.Attributes.Control(), h.Attributes.Transactional()
-		o.LogAppendTime = h.Attributes.LogAppendTime()
-		if o.LogAppendTime {
-			// Records report MaxTimestamp; the original deltas are gone.
-			o.MaxTimestamp = h.MaxTimestamp
-		}
-		rebuilt, err := Build(o, recs)
-		if err != nil {
-			t.Fatalf("Build of decoded records: %v", err)
-		}
-		if _, err := Validate(rebuilt, ValidateOptions{VerifyRecords: true}); err != nil {
-			t.Fatalf("rebuilt batch does not validate: %v", err)
-		}
-		again, err := Records(rebuilt)
-		if err != nil || len(again) != len(recs) {
-			t.Fatalf("rebuilt batch: %d records, %v", len(again), err)
-		}
-		for i := range recs {
-			a, r := again[i], recs[i]
-			if a.Offset != r.Offset || !bytes.Equal(a.Key, r.Key) || !bytes.Equal(a.Value, r.Value) ||
-				(a.Key == nil) != (r.Key == nil) || (a.Value == nil) != (r.Value == nil) || len(a.Headers) != len(r.Headers) {
-				t.Fatalf("record %d changed in the rebuild: %+v -> %+v", i, r, a)
-			}
+		checkBatch(t, bytes.Clone(b))
+		// Random bytes rarely carry a right length and CRC, which hides
+		// everything behind those checks from the fuzzer: check the input
+		// again with both fixed up.
+		if len(b) >= HeaderSize {
+			b = bytes.Clone(b)
+			binary.BigEndian.PutUint32(b[offLength:], uint32(len(b)-lengthOverhead))
+			UpdateCRC(b)
+			checkBatch(t, b)
 		}
 	})
+}
+
+// checkBatch checks the properties FuzzValidate asserts: Validate and
+// Records never panic, fail only with the package's errors, and agree.
+func checkBatch(t *testing.T, b []byte) {
+	quick, quickErr := Validate(b, ValidateOptions{})
+	h, err := Validate(b, ValidateOptions{VerifyRecords: true})
+	_, _ = Validate(b, ValidateOptions{VerifyRecords: true, AllowCompacted: true})
+	if err != nil {
+		checkKind(t, err, ErrCorrupt, ErrInvalidRecord, ErrUnsupportedCodec)
+		_, rerr := Records(b) // must not panic
+		if rerr != nil {
+			checkKind(t, rerr, ErrCorrupt, ErrInvalidRecord, ErrUnsupportedCodec)
+		}
+		return
+	}
+	if quickErr != nil || quick != h {
+		t.Fatalf("VerifyRecords passed but the header check did not: %v", quickErr)
+	}
+	recs, err := Records(b)
+	if err != nil {
+		t.Fatalf("Validate passed but Records failed: %v", err)
+	}
+	if len(recs) != int(h.NumRecords) {
+		t.Fatalf("Records returned %d records, header says %d", len(recs), h.NumRecords)
+	}
+	for i, r := range recs {
+		if r.Offset != h.BaseOffset+int64(i) {
+			t.Fatalf("record %d has offset %d, base %d", i, r.Offset, h.BaseOffset)
+		}
+		if !h.Attributes.LogAppendTime() && r.Timestamp > h.MaxTimestamp {
+			t.Fatalf("record %d timestamp %d > max %d", i, r.Timestamp, h.MaxTimestamp)
+		}
+	}
+	// Rebuilding the records gives a batch that validates and decodes the same.
+	o := DefaultBuildOptions()
+	o.BaseOffset, o.Codec = h.BaseOffset, h.Attributes.Codec()
+	o.Control, o.Transactional = h.Attributes.Control(), h.Attributes.Transactional()
+	o.LogAppendTime = h.Attributes.LogAppendTime()
+	if o.LogAppendTime {
+		// Records report MaxTimestamp; the original deltas are gone.
+		o.MaxTimestamp = h.MaxTimestamp
+	}
+	rebuilt, err := Build(o, recs)
+	if err != nil {
+		t.Fatalf("Build of decoded records: %v", err)
+	}
+	if _, err := Validate(rebuilt, ValidateOptions{VerifyRecords: true}); err != nil {
+		t.Fatalf("rebuilt batch does not validate: %v", err)
+	}
+	again, err := Records(rebuilt)
+	if err != nil || len(again) != len(recs) {
+		t.Fatalf("rebuilt batch: %d records, %v", len(again), err)
+	}
+	for i := range recs {
+		a, r := again[i], recs[i]
+		if a.Offset != r.Offset || !bytes.Equal(a.Key, r.Key) || !bytes.Equal(a.Value, r.Value) ||
+			(a.Key == nil) != (r.Key == nil) || (a.Value == nil) != (r.Value == nil) || len(a.Headers) != len(r.Headers) {
+			t.Fatalf("record %d changed in the rebuild: %+v -> %+v", i, r, a)
+		}
+	}
 }
 
 // fuzzLimit keeps fuzzing fast: no input may decompress past it.
