@@ -240,7 +240,8 @@ var (
 	zstdDecoders = sync.Pool{New: func() any {
 		d, err := zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderMaxMemory(MaxDecompressedSize))
+			zstd.WithDecoderMaxMemory(MaxDecompressedSize),
+			zstd.WithDecodeAllCapLimit(true))
 		if err != nil {
 			panic(err) // only on invalid options
 		}
@@ -258,24 +259,54 @@ var (
 	}}
 )
 
+// maxZstdRatio bounds how much zstd can expand its input: a block holds at
+// most 128 KiB and takes at least 4 bytes (an RLE block: 3-byte header and
+// the byte to repeat).
+const maxZstdRatio = (128 << 10) / 4
+
 func decompressZstd(dst, src []byte, limit int) ([]byte, error) {
-	// DecodeAll allocates the declared content size up front, so refuse a
-	// declared size above the limit before it does.
+	// DecodeAll would allocate whatever size a frame header declares, so
+	// the decoders run with WithDecodeAllCapLimit: they decode into dst's
+	// spare capacity, sized here, and fail rather than grow it.
+	start := len(dst)
+	maxOut := min(limit, maxZstdRatio*len(src))
+	want := 8 * len(src) // a guess, for input that declares no size
 	var fh zstd.Header
-	if err := fh.Decode(src); err == nil && fh.HasFCS && fh.FrameContentSize > uint64(limit) {
-		return dst, corruptf("zstd: declared size %d exceeds the %d byte limit", fh.FrameContentSize, limit)
+	if err := fh.Decode(src); err == nil {
+		switch {
+		case fh.HasFCS:
+			if fh.FrameContentSize > uint64(maxOut) {
+				return dst, corruptf("zstd: frame of %d bytes declares %d decompressed bytes, more than the %d byte limit allows",
+					len(src), fh.FrameContentSize, limit)
+			}
+			want = int(fh.FrameContentSize)
+		case fh.FirstBlock.OK && fh.FirstBlock.Last && fh.FirstBlock.DecompressedSize > 0:
+			want = fh.FirstBlock.DecompressedSize // a frame of one block
+		}
 	}
+	// Spare capacity costs nothing.
+	want = max(min(want, maxOut), cap(dst)-start)
 	d := zstdDecoders.Get().(*zstd.Decoder)
 	defer zstdDecoders.Put(d)
-	start := len(dst)
-	out, err := d.DecodeAll(src, dst)
-	if errors.Is(err, zstd.ErrDecoderSizeExceeded) || len(out)-start > limit {
-		return dst[:start], corruptf("zstd: decompressed size exceeds the %d byte limit", limit)
+	for {
+		dst = grow(dst, want)
+		out, err := d.DecodeAll(src, dst[:start])
+		if err == nil {
+			if len(out)-start > limit {
+				break
+			}
+			return out, nil
+		}
+		if !errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+			return dst[:start], corruptf("cannot decompress zstd payload: %v", err)
+		}
+		if want >= maxOut {
+			break
+		}
+		// A wrong guess, or more frames: try again with more room.
+		want = min(maxOut, max(2*want, 64<<10))
 	}
-	if err != nil {
-		return dst[:start], corruptf("cannot decompress zstd payload: %v", err)
-	}
-	return out, nil
+	return dst[:start], corruptf("zstd: decompressed size exceeds the %d byte limit", limit)
 }
 
 func compressZstd(dst, src []byte) []byte {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -185,31 +186,100 @@ func TestDecompressLimit(t *testing.T) {
 	}
 }
 
+// allocated returns the bytes f allocates on the heap.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
 func TestDecompressBombHeaders(t *testing.T) {
-	// Headers that declare a huge output must be refused before anything
-	// that size is allocated.
-	var h zstd.Header
-	h.HasFCS, h.FrameContentSize, h.WindowSize = true, MaxDecompressedSize+1, 1<<20
-	zhdr, err := h.AppendTo(nil)
-	if err != nil {
-		t.Fatal(err)
+	// Sizes declared up front must be refused before anything that size is
+	// allocated, whether they exceed the limit or only what the input could
+	// possibly produce.
+	zstdHeader := func(size uint64) []byte {
+		h := zstd.Header{HasFCS: true, FrameContentSize: size, WindowSize: 1 << 20}
+		b, err := h.AppendTo(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(b, 1, 0, 0) // an empty last raw block would follow
 	}
-	snappyHdr := binary.AppendUvarint(nil, MaxDecompressedSize+1)
+	small, _ := Compress(CodecZstd, nil, []byte("small first frame"))
+	snappyHeader := func(size uint64) []byte { return append(binary.AppendUvarint(nil, size), 0, 0, 0, 0) }
+	xerialBlock := func(block []byte) []byte {
+		return append(binary.BigEndian.AppendUint32(xerialFrame(nil, 1), uint32(len(block))), block...)
+	}
 	for _, tc := range []struct {
-		c Codec
-		b []byte
+		name string
+		c    Codec
+		b    []byte
 	}{
-		{CodecZstd, zhdr},
-		{CodecSnappy, snappyHdr},
-		{CodecSnappy, append(xerialFrame(nil, 1), append([]byte{0, 0, 0, byte(len(snappyHdr))}, snappyHdr...)...)},
+		{"zstd over the limit", CodecZstd, zstdHeader(MaxDecompressedSize + 1)},
+		{"zstd over what the input can hold", CodecZstd, zstdHeader(100 << 20)},
+		{"zstd second frame", CodecZstd, append(bytes.Clone(small), zstdHeader(100<<20)...)},
+		{"snappy over the limit", CodecSnappy, snappyHeader(MaxDecompressedSize + 1)},
+		{"snappy over what the input can hold", CodecSnappy, snappyHeader(100 << 20)},
+		{"xerial over the limit", CodecSnappy, xerialBlock(snappyHeader(MaxDecompressedSize + 1))},
+		{"xerial over what the input can hold", CodecSnappy, xerialBlock(snappyHeader(100 << 20))},
 	} {
-		allocs := testing.AllocsPerRun(1, func() {
-			if _, err := Decompress(tc.c, nil, tc.b); !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("%v: %v", tc.c, err)
+		t.Run(tc.name, func(t *testing.T) {
+			Decompress(tc.c, nil, tc.b) // warm the pools
+			n := allocated(func() {
+				if _, err := Decompress(tc.c, nil, tc.b); !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("Decompress: %v", err)
+				}
+			})
+			// At most what the input could legitimately expand to, which
+			// for zstd (about 32768:1) the retries may each try.
+			bound := uint64(1 << 20)
+			if tc.c == CodecZstd {
+				bound += 2 * maxZstdRatio * uint64(len(tc.b))
+			}
+			if n > bound {
+				t.Fatalf("allocated %d bytes for %d bytes of input", n, len(tc.b))
 			}
 		})
-		if allocs > 10 {
-			t.Fatalf("%v: %v allocations", tc.c, allocs)
+	}
+}
+
+func TestZstdFrames(t *testing.T) {
+	// Frames without a declared size (as streaming encoders, the Java
+	// client's among them, write them) and several frames in a row.
+	rng := rand.New(rand.NewPCG(5, 6))
+	big := make([]byte, 1<<20)
+	for i := range big {
+		big[i] = byte(rng.IntN(4))
+	}
+	stream := func(p []byte) []byte {
+		var buf bytes.Buffer
+		w, _ := zstd.NewWriter(&buf)
+		w.Write(p)
+		w.Close()
+		return buf.Bytes()
+	}
+	oneShot := func(p []byte) []byte { z, _ := Compress(CodecZstd, nil, p); return z }
+	var h zstd.Header
+	if err := h.Decode(stream(big)); err != nil || h.HasFCS {
+		t.Fatalf("streamed frame declares its size (%v): the test needs one that does not", err)
+	}
+	for _, tc := range []struct {
+		name string
+		z    []byte
+		want []byte
+	}{
+		{"streamed", stream(big), big},
+		{"streamed small", stream([]byte("tiny")), []byte("tiny")},
+		{"small then big", append(oneShot([]byte("tiny")), oneShot(big)...), append([]byte("tiny"), big...)},
+		{"streamed then one-shot", append(stream(big[:1000]), oneShot(big)...), append(bytes.Clone(big[:1000]), big...)},
+	} {
+		for _, dst := range [][]byte{nil, make([]byte, 3, 100), make([]byte, 0, 4<<20)} {
+			out, err := Decompress(CodecZstd, dst, tc.z)
+			if err != nil || !bytes.Equal(out[len(dst):], tc.want) {
+				t.Fatalf("%s into cap %d: %d bytes, %v", tc.name, cap(dst), len(out), err)
+			}
 		}
 	}
 }

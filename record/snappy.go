@@ -27,6 +27,10 @@ var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
 const xerialHeaderSize = 16 // magic, version, compat
 
+// maxSnappyRatio bounds how much a standard snappy block can expand: its
+// densest element is a 3-byte copy of 64 bytes.
+const maxSnappyRatio = 22
+
 func compressSnappy(dst, src []byte) []byte {
 	start := len(dst)
 	dst = grow(dst, s2.MaxEncodedLen(len(src)))
@@ -71,6 +75,12 @@ func decodeSnappyBlock(dst, src []byte, limit int) ([]byte, error) {
 	}
 	if n > limit {
 		return dst, corruptf("snappy: decompressed size %d exceeds the %d byte limit", n, limit)
+	}
+	// The size comes first and is allocated up front: refuse one the
+	// block cannot produce, so that a few bytes cannot make us allocate
+	// up to the limit.
+	if n > maxSnappyRatio*len(src) {
+		return dst, corruptf("snappy: block of %d bytes claims %d decompressed bytes", len(src), n)
 	}
 	start := len(dst)
 	dst = grow(dst, n)
