@@ -133,11 +133,14 @@ func Build(opts BuildOptions, recs []Record) ([]byte, error) {
 	binary.BigEndian.PutUint32(b[offBaseSequence:], uint32(opts.BaseSequence))
 	binary.BigEndian.PutUint32(b[offNumRecords:], uint32(len(recs)))
 
-	if opts.Codec == CodecNone {
+	switch {
+	case len(recs) == 0:
+		// No records section at all, as Kafka writes an empty batch.
+	case opts.Codec == CodecNone:
 		for i := range recs {
 			b = appendRecord(b, &recs[i], opts.BaseOffset, baseTS)
 		}
-	} else {
+	default:
 		raw := make([]byte, 0, estimateSize(recs))
 		for i := range recs {
 			raw = appendRecord(raw, &recs[i], opts.BaseOffset, baseTS)

@@ -268,6 +268,9 @@ func decompressZstd(dst, src []byte, limit int) ([]byte, error) {
 	// DecodeAll would allocate whatever size a frame header declares, so
 	// the decoders run with WithDecodeAllCapLimit: they decode into dst's
 	// spare capacity, sized here, and fail rather than grow it.
+	if len(src) == 0 {
+		return dst, corruptf("zstd: empty input")
+	}
 	start := len(dst)
 	maxOut := min(limit, maxZstdRatio*len(src))
 	want := 8 * len(src) // a guess, for input that declares no size

@@ -219,17 +219,26 @@ func TestBuildCompactedBatch(t *testing.T) {
 	sameRecords(t, got, recs)
 
 	// All records gone, batch kept for its producer state.
-	opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = 7, 1, 100
-	b = mustBuild(t, opts, nil)
-	h, err = Validate(b, ValidateOptions{VerifyRecords: true, AllowCompacted: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h.NumRecords != 0 || h.LastOffset() != 15 || h.MaxTimestamp != 999 || h.BaseTimestamp != 999 {
-		t.Fatalf("header %+v", h)
-	}
-	if _, err := Validate(b, ValidateOptions{}); !errors.Is(err, ErrInvalidRecord) {
-		t.Fatalf("strict Validate of an empty batch: %v", err)
+	for _, c := range allCodecs {
+		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = 7, 1, 100
+		opts.Codec = c
+		b = mustBuild(t, opts, nil)
+		if len(b) != HeaderSize {
+			t.Fatalf("%v: empty batch of %d bytes", c, len(b))
+		}
+		h, err = Validate(b, ValidateOptions{VerifyRecords: true, AllowCompacted: true})
+		if err != nil {
+			t.Fatalf("%v: %v", c, err)
+		}
+		if h.NumRecords != 0 || h.LastOffset() != 15 || h.MaxTimestamp != 999 || h.BaseTimestamp != 999 {
+			t.Fatalf("header %+v", h)
+		}
+		if recs, err := Records(b); err != nil || len(recs) != 0 {
+			t.Fatalf("%v: Records of an empty batch: %v %v", c, recs, err)
+		}
+		if _, err := Validate(b, ValidateOptions{}); !errors.Is(err, ErrInvalidRecord) {
+			t.Fatalf("strict Validate of an empty batch: %v", err)
+		}
 	}
 }
 

@@ -218,10 +218,13 @@ func (it *Iter) Init(b []byte, scratch []byte) error {
 	it.hdr = h
 	it.left = h.NumRecords
 	it.data = b[HeaderSize:]
-	if c := h.Attributes.Codec(); c != CodecNone {
-		if !c.Valid() {
-			return unsupportedf("unknown compression codec id %d", c)
-		}
+	c := h.Attributes.Codec()
+	if !c.Valid() {
+		return unsupportedf("unknown compression codec id %d", c)
+	}
+	// An empty records section is no records, whatever the codec: the log
+	// cleaner leaves such batches behind.
+	if c != CodecNone && len(it.data) > 0 {
 		out, err := Decompress(c, scratch[:0], it.data)
 		it.buf = out
 		if err != nil {

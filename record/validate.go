@@ -96,7 +96,8 @@ const maxPooledScratch = 16 << 20
 // already checked.
 func verifyRecords(b []byte, h Header, compacted bool) error {
 	data := b[HeaderSize:]
-	if c := h.Attributes.Codec(); c != CodecNone {
+	// An empty records section is no records, whatever the codec (see Iter.Init).
+	if c := h.Attributes.Codec(); c != CodecNone && len(data) > 0 {
 		bufp := scratchPool.Get().(*[]byte)
 		out, err := Decompress(c, (*bufp)[:0], data)
 		defer func() {
