@@ -74,6 +74,19 @@
 // may have gaps in their offset deltas and even no records; Validate accepts
 // them when asked to (ValidateOptions.AllowCompacted).
 //
+// # Compression
+//
+// With a codec other than none, the records section is one compressed block:
+// a gzip stream (possibly several members), a snappy block either raw or in
+// the xerial framing of the Java client, an LZ4 frame, or a zstd frame.
+// Decompression is bounded by MaxDecompressedSize, and sizes that a payload
+// declares up front (snappy, zstd) are checked against the limit and against
+// what the payload could possibly expand to before anything is allocated, so
+// a small batch cannot make the broker allocate much. Snappy is decoded
+// strictly: S2 extensions that no Kafka client can read are corrupt. Coders
+// are pooled, so steady-state compression and decompression into a reused
+// buffer do not allocate.
+//
 // # Errors
 //
 // Every error wraps one of ErrCorrupt, ErrInvalidRecord and

@@ -432,6 +432,14 @@ func TestNewIter(t *testing.T) {
 	if _, err := NewIter(b[:len(b)-1], nil); !errors.Is(err, ErrCorrupt) {
 		t.Fatal(err)
 	}
+	// After a failed Init, Next stops at once and Err repeats the error.
+	bad := bytes.Clone(b)
+	bad[offAttributes+1] |= byte(CodecGzip)
+	var it2 Iter
+	initErr := it2.Init(bad, nil)
+	if !errors.Is(initErr, ErrCorrupt) || it2.Next() || it2.Err() != initErr {
+		t.Fatalf("Init: %v, Err: %v", initErr, it2.Err())
+	}
 }
 
 func TestErrorMessages(t *testing.T) {

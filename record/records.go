@@ -201,10 +201,20 @@ func NewIter(b []byte, scratch []byte) (*Iter, error) {
 // Init makes it iterate over the records of b, which must be exactly one
 // batch. If the batch is compressed its records are decompressed into
 // scratch[:0] (grown if need be; nil is fine). Init checks the header's
-// structure but not the CRC.
+// structure but not the CRC. If it fails, Next returns false and Err returns
+// the same error.
 func (it *Iter) Init(b []byte, scratch []byte) error {
 	headers := it.headers[:0]
 	*it = Iter{buf: scratch, headers: headers}
+	if err := it.init(b, scratch); err != nil {
+		it.err = err
+		it.data = nil
+		return err
+	}
+	return nil
+}
+
+func (it *Iter) init(b []byte, scratch []byte) error {
 	h, err := ParseHeader(b)
 	if err != nil {
 		return err
