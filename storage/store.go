@@ -1,0 +1,395 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/samsa-io/samsa/internal/vfs"
+)
+
+// cleanShutdownName is the file whose presence in a data directory says
+// every log in it was closed cleanly: nothing needs to be rescanned.
+const cleanShutdownName = ".clean-shutdown"
+
+// deletedSuffix marks a partition directory being deleted.
+const deletedSuffix = ".deleted"
+
+// TopicPartition names a partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+func (tp TopicPartition) String() string { return fmt.Sprintf("%s-%d", tp.Topic, tp.Partition) }
+
+// parseTopicPartition splits a directory name <topic>-<partition>.
+func parseTopicPartition(name string) (TopicPartition, bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return TopicPartition{}, false
+	}
+	p, err := strconv.ParseInt(name[i+1:], 10, 32)
+	if err != nil || p < 0 {
+		return TopicPartition{}, false
+	}
+	return TopicPartition{Topic: name[:i], Partition: int32(p)}, true
+}
+
+// StoreOptions configure a Store.
+type StoreOptions struct {
+	FS     vfs.FS       // vfs.Default when nil
+	Logger *slog.Logger // slog.Default when nil
+	Now    func() time.Time
+	// ConfigFor gives the config of the logs of a topic found on open.
+	// DefaultConfig when nil.
+	ConfigFor func(topic string) Config
+	// SyncFSThreshold: see CommitterOptions. Default 0 (never syncfs).
+	SyncFSThreshold int
+	// RetentionInterval is how often retention runs
+	// (log.retention.check.interval.ms, default 5 minutes); negative turns
+	// the background loop off.
+	RetentionInterval time.Duration
+	// CleanerInterval is how often the cleaner looks for dirty compacted
+	// logs (log.cleaner.backoff.ms, default 15 seconds); negative turns it
+	// off.
+	CleanerInterval time.Duration
+	// Compact bounds each compaction pass.
+	Compact CompactOptions
+	// OpenConcurrency is how many logs open at once. Default 8.
+	OpenConcurrency int
+}
+
+// Store is a data directory of partition logs, one directory each, named
+// <topic>-<partition>. It shares one Committer among them, runs retention
+// and compaction in the background, and records a clean shutdown so that
+// the next open reads no data.
+type Store struct {
+	dir       string
+	opts      StoreOptions
+	committer *Committer
+	clean     bool // the last shutdown was clean; immutable
+
+	mu     sync.RWMutex
+	logs   map[TopicPartition]*Log // guarded by mu
+	closed bool                    // guarded by mu
+
+	stop context.CancelFunc
+	bg   sync.WaitGroup
+}
+
+// OpenStore opens every log under dir, in parallel.
+func OpenStore(dir string, opts StoreOptions) (*Store, error) {
+	if opts.FS == nil {
+		opts.FS = vfs.Default
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ConfigFor == nil {
+		opts.ConfigFor = func(string) Config { return DefaultConfig() }
+	}
+	if opts.RetentionInterval == 0 {
+		opts.RetentionInterval = 5 * time.Minute
+	}
+	if opts.CleanerInterval == 0 {
+		opts.CleanerInterval = 15 * time.Second
+	}
+	if opts.OpenConcurrency <= 0 {
+		opts.OpenConcurrency = 8
+	}
+	fs := opts.FS
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		dir:       dir,
+		opts:      opts,
+		committer: NewCommitter(CommitterOptions{FS: fs, Dir: dir, SyncFSThreshold: opts.SyncFSThreshold}),
+		logs:      map[TopicPartition]*Log{},
+	}
+	_, err := fs.Stat(filepath.Join(dir, cleanShutdownName))
+	s.clean = err == nil
+	if err := s.openAll(); err != nil {
+		s.closeLogs()
+		return nil, err
+	}
+	// From here on logs change: the next open must not trust them blindly.
+	if s.clean {
+		if err := fs.Remove(filepath.Join(dir, cleanShutdownName)); err != nil {
+			s.closeLogs()
+			return nil, err
+		}
+		if err := fs.SyncDir(dir); err != nil {
+			s.closeLogs()
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.startLoop(ctx, opts.RetentionInterval, s.runRetention)
+	s.startLoop(ctx, opts.CleanerInterval, s.runCleaner)
+	return s, nil
+}
+
+// openAll opens every partition directory, and finishes deleting the ones
+// whose deletion a crash interrupted.
+func (s *Store) openAll() error {
+	names, err := s.opts.FS.List(s.dir)
+	if err != nil {
+		return err
+	}
+	type job struct {
+		tp  TopicPartition
+		dir string
+	}
+	var jobs []job
+	for _, name := range names {
+		path := filepath.Join(s.dir, name)
+		if strings.HasSuffix(name, deletedSuffix) {
+			if err := s.opts.FS.RemoveAll(path); err != nil {
+				return err
+			}
+			continue
+		}
+		if tp, ok := parseTopicPartition(name); ok {
+			jobs = append(jobs, job{tp, path})
+		}
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		errs  []error
+		queue = make(chan job)
+	)
+	for range min(s.opts.OpenConcurrency, len(jobs)) {
+		wg.Go(func() {
+			for j := range queue {
+				l, err := Open(j.dir, s.opts.ConfigFor(j.tp.Topic), s.logOptions(s.clean))
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					s.logs[j.tp] = l
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, j := range jobs {
+		queue <- j
+	}
+	close(queue)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *Store) logOptions(clean bool) Options {
+	return Options{FS: s.opts.FS, Committer: s.committer, Logger: s.opts.Logger, Now: s.opts.Now, Clean: clean}
+}
+
+// WasCleanShutdown reports whether the store had been closed cleanly before
+// this open.
+func (s *Store) WasCleanShutdown() bool { return s.clean }
+
+// Committer returns the group committer shared by the store's logs.
+func (s *Store) Committer() *Committer { return s.committer }
+
+// Log returns a partition's log.
+func (s *Store) Log(tp TopicPartition) (*Log, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	l, ok := s.logs[tp]
+	return l, ok
+}
+
+// Partitions lists the partitions held, sorted.
+func (s *Store) Partitions() []TopicPartition {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]TopicPartition, 0, len(s.logs))
+	for tp := range s.logs {
+		out = append(out, tp)
+	}
+	slices.SortFunc(out, func(a, b TopicPartition) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return int(a.Partition - b.Partition)
+	})
+	return out
+}
+
+// ErrExists: the partition already has a log.
+var ErrExists = errors.New("storage: partition exists")
+
+// Create makes a new, empty log for a partition.
+func (s *Store) Create(tp TopicPartition, cfg Config) (*Log, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := s.logs[tp]; ok {
+		return nil, fmt.Errorf("%w: %s", ErrExists, tp)
+	}
+	l, err := Open(filepath.Join(s.dir, tp.String()), cfg, s.logOptions(false))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.opts.FS.SyncDir(s.dir); err != nil {
+		l.Close()
+		return nil, err
+	}
+	s.logs[tp] = l
+	return l, nil
+}
+
+// Delete closes a partition's log and removes its data. The directory is
+// first renamed, so that a crash part way through never leaves a half
+// deleted log that would be opened again.
+func (s *Store) Delete(tp TopicPartition) error {
+	s.mu.Lock()
+	l, ok := s.logs[tp]
+	delete(s.logs, tp)
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	l.Close()
+	gone := l.dir + "." + strconv.FormatInt(s.opts.Now().UnixNano(), 36) + deletedSuffix
+	if err := s.opts.FS.Rename(l.dir, gone); err != nil {
+		return err
+	}
+	if err := s.opts.FS.SyncDir(s.dir); err != nil {
+		return err
+	}
+	return s.opts.FS.RemoveAll(gone)
+}
+
+// Close stops the background work, closes every log, and records the clean
+// shutdown.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.stop()
+	s.bg.Wait()
+	if err := s.closeLogs(); err != nil {
+		return err
+	}
+	f, err := s.opts.FS.Create(filepath.Join(s.dir, cleanShutdownName))
+	if err != nil {
+		return err
+	}
+	err = errors.Join(f.Sync(), f.Close())
+	if err != nil {
+		return err
+	}
+	return s.opts.FS.SyncDir(s.dir)
+}
+
+// closeLogs closes every log, in parallel.
+func (s *Store) closeLogs() error {
+	s.mu.RLock()
+	logs := make([]*Log, 0, len(s.logs))
+	for _, l := range s.logs {
+		logs = append(logs, l)
+	}
+	s.mu.RUnlock()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		next = make(chan *Log)
+	)
+	for range min(s.opts.OpenConcurrency, len(logs)) {
+		wg.Go(func() {
+			for l := range next {
+				if err := l.Close(); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, l := range logs {
+		next <- l
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *Store) startLoop(ctx context.Context, every time.Duration, run func(context.Context)) {
+	if every < 0 {
+		return
+	}
+	s.bg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				run(ctx)
+			}
+		}
+	})
+}
+
+func (s *Store) snapshot() []*Log {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Log, 0, len(s.logs))
+	for _, l := range s.logs {
+		out = append(out, l)
+	}
+	return out
+}
+
+// runRetention applies retention to every log.
+func (s *Store) runRetention(ctx context.Context) {
+	for _, l := range s.snapshot() {
+		if ctx.Err() != nil {
+			return
+		}
+		if n, err := l.EnforceRetention(); err != nil && !errors.Is(err, ErrClosed) {
+			s.opts.Logger.Error("retention failed", "log", l.dir, "err", err)
+		} else if n > 0 {
+			s.opts.Logger.Debug("retention deleted segments", "log", l.dir, "segments", n)
+		}
+	}
+}
+
+// runCleaner compacts every compacted log that is dirty enough.
+func (s *Store) runCleaner(ctx context.Context) {
+	for _, l := range s.snapshot() {
+		if ctx.Err() != nil {
+			return
+		}
+		st, err := l.Compact(ctx, s.opts.Compact)
+		switch {
+		case err != nil && !errors.Is(err, ErrClosed) && ctx.Err() == nil:
+			s.opts.Logger.Error("compaction failed", "log", l.dir, "err", err)
+		case st.Compacted:
+			s.opts.Logger.Debug("compacted", "log", l.dir, "removed", st.RecordsRemoved, "segments", st.SegmentsRewritten)
+		}
+	}
+}
