@@ -3,12 +3,14 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/samsa-io/samsa/internal/vfs"
 	"github.com/samsa-io/samsa/record"
 )
 
@@ -397,5 +399,66 @@ func TestTruncateTo(t *testing.T) {
 	}
 	if _, err := l.TruncateTo(0); err != nil || l.Offsets().LogEnd != 0 {
 		t.Fatalf("truncate to 0: %v, end %d", err, l.Offsets().LogEnd)
+	}
+}
+
+func TestFlushMessagesSyncsAfterThatManyRecords(t *testing.T) {
+	e := newEnv(t)
+	cfg := DefaultConfig()
+	cfg.FlushMessages = 10
+	l := e.open(cfg, false)
+	defer l.Close()
+	for range 4 {
+		if _, err := l.Append(valueBatch(t, 2, 1, "f")); err != nil { // 8 records: below flush.messages
+			t.Fatal(err)
+		}
+	}
+	if err := l.WaitDurable(8); err != nil { // a relaxed policy does not wait
+		t.Fatal(err)
+	}
+	before := e.fs.CrashClone(vfs.CrashOptions{})
+	if _, err := l.Append(valueBatch(t, 2, 1, "f")); err != nil { // 10 records: flushed
+		t.Fatal(err)
+	}
+	after := e.fs.CrashClone(vfs.CrashOptions{})
+	for _, c := range []struct {
+		fs   *vfs.MemFS
+		want int64
+	}{{before, 0}, {after, 10}} {
+		l2, err := Open(e.dir, cfg, Options{FS: c.fs, Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := l2.Offsets().LogEnd; got != c.want {
+			t.Errorf("after a crash: end %d, want %d", got, c.want)
+		}
+		l2.Close()
+	}
+}
+
+func TestFlushMsSyncsInTheBackground(t *testing.T) {
+	e := newEnv(t)
+	cfg := DefaultConfig()
+	cfg.FlushMessages = math.MaxInt64
+	cfg.FlushMs = time.Millisecond
+	l := e.open(cfg, false)
+	defer l.Close()
+	if _, err := l.Append(valueBatch(t, 3, 1, "ms")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for l.committer.Stats().Rounds == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("flush.ms never flushed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	l2, err := Open(e.dir, cfg, Options{FS: e.fs.CrashClone(vfs.CrashOptions{}), Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if got := l2.Offsets().LogEnd; got != 3 {
+		t.Fatalf("after the timed flush and a crash: end %d, want 3", got)
 	}
 }
