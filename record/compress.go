@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -112,12 +113,7 @@ func readAll(c Codec, r io.Reader, dst []byte, limit, hint int) ([]byte, error) 
 }
 
 // grow returns dst with room for at least n more bytes.
-func grow(dst []byte, n int) []byte {
-	if cap(dst)-len(dst) >= n {
-		return dst
-	}
-	return append(dst[:cap(dst)], make([]byte, len(dst)+n-cap(dst))...)[:len(dst)]
-}
+func grow(dst []byte, n int) []byte { return slices.Grow(dst, n) }
 
 // gzip.
 

@@ -139,6 +139,21 @@ func TestSnappyRejectsS2Extensions(t *testing.T) {
 	}
 }
 
+func TestLZ4FrameLikeJava(t *testing.T) {
+	// The Java client writes 64 KiB blocks; readers size their buffers by
+	// the frame's declared block size, so Compress must not declare more.
+	z, err := Compress(CodecLZ4, nil, make([]byte, 300_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if binary.LittleEndian.Uint32(z) != 0x184D2204 {
+		t.Fatalf("not an LZ4 frame: % x", z[:4])
+	}
+	if bd := z[5] >> 4 & 7; bd != 4 {
+		t.Fatalf("block size id %d, want 4 (64 KiB)", bd)
+	}
+}
+
 func TestGzipMultipleMembers(t *testing.T) {
 	var b []byte
 	for _, part := range []string{"first ", "second ", "third"} {
