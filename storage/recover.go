@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -78,8 +79,12 @@ func (l *Log) load(clean bool, cfg *Config) error {
 		}
 		l.segs = append(l.segs, s)
 		last := i == len(bases)-1
+		nextBase := int64(math.MaxInt64)
+		if !last {
+			nextBase = bases[i+1]
+		}
 		if i >= firstDirty {
-			cut, err := s.recover(l.next, cfg.IndexIntervalBytes)
+			cut, err := s.recover(l.next, nextBase, cfg.IndexIntervalBytes)
 			if err != nil {
 				return err
 			}
@@ -93,10 +98,6 @@ func (l *Log) load(clean bool, cfg *Config) error {
 				break
 			}
 		} else {
-			nextBase := int64(math.MaxInt64)
-			if !last {
-				nextBase = bases[i+1]
-			}
 			if err := s.openTrusted(nextBase, cfg.IndexIntervalBytes); err != nil {
 				return err
 			}
@@ -290,8 +291,16 @@ func (s *segment) openTrusted(nextBase, indexInterval int64) error {
 	if nextBase != math.MaxInt64 {
 		// Sealed: its exact end is not needed, only an upper bound.
 		s.next.Store(nextBase)
-		if !s.indexMissing && s.peekMaxTimestamp() {
+		if s.indexMissing {
+			return s.loadIndexes()
+		}
+		ok, damaged := s.peekMaxTimestamp()
+		if ok {
 			return nil
+		}
+		if size, err := s.tidx.file.Size(); damaged || (err == nil && size == 0 && s.firstTs >= 0) {
+			// Sealing wrote a time index entry for timestamps like these.
+			s.indexMissing = true // rebuild both
 		}
 		return s.loadIndexes()
 	}
@@ -323,24 +332,150 @@ func (s *segment) readFirstTimestamp() error {
 }
 
 // peekMaxTimestamp reads the newest time index entry of a sealed segment
-// (written when it was sealed) as the segment's max timestamp. It reports
-// false when the entry cannot be trusted, and the indexes must be loaded.
-func (s *segment) peekMaxTimestamp() bool {
+// (written when it was sealed) as the segment's max timestamp, after
+// checking that it names a batch that carries that timestamp, and that the
+// last batch's is not larger. It reports false when there is no entry or it
+// cannot be trusted, and the indexes must be loaded; damaged says that they
+// must be rebuilt: a damaged entry would hide the segment from retention,
+// OffsetForTimestamp or MaxTimestamp.
+func (s *segment) peekMaxTimestamp() (ok, damaged bool) {
 	size, err := s.tidx.file.Size()
-	if err != nil || size == 0 || size%timeEntrySize != 0 {
-		return false
+	if err != nil || size == 0 {
+		return false, false
+	}
+	if size%timeEntrySize != 0 {
+		return false, true
 	}
 	var e [timeEntrySize]byte
 	if _, err := s.tidx.file.ReadAt(e[:], size-timeEntrySize); err != nil {
-		return false
+		return false, false
 	}
 	x := timeIndex{buf: e[:]}
 	ts, rel := x.entry(0)
 	if ts < 0 {
-		return false
+		return false, true
+	}
+	startPos, err := indexFileLookup(s.idx.file, rel)
+	if err != nil {
+		return false, false
+	}
+	if maxTs, _, ok := s.findBatch(s.base+int64(rel), startPos); !ok || maxTs != ts {
+		return false, true
+	}
+	if lastPos, err := indexFileLookup(s.idx.file, math.MaxUint32); err != nil {
+		return false, false
+	} else if lastTs, ok := s.lastBatchMaxTs(max(lastPos, startPos)); !ok || lastTs > ts {
+		return false, true
 	}
 	s.maxTs, s.maxTsOffset = ts, s.base+int64(rel)
-	return true
+	return true, false
+}
+
+// indexFileLookup is offsetIndex.lookup on an index file not loaded: a
+// binary search with small reads.
+func indexFileLookup(f vfs.File, rel uint32) (int64, error) {
+	size, err := f.Size()
+	if err != nil {
+		return 0, err
+	}
+	var e [offsetEntrySize]byte
+	entry := func(i int64) (uint32, uint32, error) {
+		if _, err := f.ReadAt(e[:], i*offsetEntrySize); err != nil {
+			return 0, 0, err
+		}
+		x := offsetIndex{buf: e[:]}
+		r, p := x.entry(0)
+		return r, p, nil
+	}
+	lo, hi := int64(0), size/offsetEntrySize
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		r, _, err := entry(mid)
+		if err != nil {
+			return 0, err
+		}
+		if r > rel {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo == 0 {
+		return 0, nil
+	}
+	_, pos, err := entry(lo - 1)
+	return int64(pos), err
+}
+
+// findBatch walks the batch headers from pos, which must be a batch's
+// start, to the batch whose base offset is base, and returns its max
+// timestamp and position; ok is false when there is none or a header on
+// the way is bad. Of the batch found only the base offset and max timestamp
+// are read: it is an index that is being checked, not the batch.
+func (s *segment) findBatch(base, pos int64) (maxTs, at int64, ok bool) {
+	size := s.size.Load()
+	var hdr [record.HeaderSize]byte
+	for size-pos >= record.HeaderSize {
+		if _, err := s.log.ReadAt(hdr[:], pos); err != nil {
+			return 0, 0, false
+		}
+		switch b := int64(binary.BigEndian.Uint64(hdr[0:])); {
+		case b == base:
+			return int64(binary.BigEndian.Uint64(hdr[35:])), pos, true
+		case b > base:
+			return 0, 0, false
+		}
+		h, err := record.ParseHeader(hdr[:])
+		if err != nil || int64(h.Size()) > size-pos {
+			return 0, 0, false
+		}
+		pos += int64(h.Size())
+	}
+	return 0, 0, false
+}
+
+// lastBatchMaxTs walks the batch headers from pos, a batch's start, to the
+// end and returns the last batch's max timestamp; ok is false when a header
+// on the way is bad or there is no batch.
+func (s *segment) lastBatchMaxTs(pos int64) (maxTs int64, ok bool) {
+	size := s.size.Load()
+	var hdr [record.HeaderSize]byte
+	for size-pos >= record.HeaderSize {
+		if _, err := s.log.ReadAt(hdr[:], pos); err != nil {
+			return 0, false
+		}
+		h, err := record.ParseHeader(hdr[:])
+		if err != nil || int64(h.Size()) > size-pos {
+			return 0, false
+		}
+		maxTs, ok = h.MaxTimestamp, true
+		pos += int64(h.Size())
+	}
+	return maxTs, ok && pos == size
+}
+
+// verifyIndexes checks loaded indexes against the log. The offset index's
+// last entry must point at the batch it names: the walk of an active
+// segment starts there. Every time index entry must name a batch that
+// carries its timestamp: OffsetForTimestamp skips every batch before the
+// entry it picks, so a damaged entry would make it skip records. (The
+// offset index entries before the last are checked when used; see
+// segment.locate.) This reads one batch header or so per time index entry.
+func (s *segment) verifyIndexes() error {
+	if rel, pos, ok := s.idx.last(); ok {
+		if _, _, ok := s.findBatch(s.base+int64(rel), int64(pos)); !ok {
+			return fmt.Errorf("offset index entry %d@%d does not point at that batch", rel, pos)
+		}
+	}
+	for i := range s.tidx.len() {
+		ts, rel := s.tidx.entry(i)
+		// A batch that fails its CRC is refused when read; its entry may
+		// be right.
+		if maxTs, at, ok := s.findBatch(s.base+int64(rel), s.idx.lookup(rel)); !ok || (maxTs != ts && s.checkCRC(at) == nil) {
+			return fmt.Errorf("time index entry %d (%d@%d) does not match its batch", i, ts, rel)
+		}
+	}
+	return nil
 }
 
 // lookup returns where to start scanning for offset, loading the indexes of
@@ -364,8 +499,9 @@ func (s *segment) ensureLoaded() error {
 	return s.loadIndexes()
 }
 
-// loadIndexes reads both index files into memory and checks them; when a
-// check fails it rebuilds both from the log. Caller holds loadMu or owns s.
+// loadIndexes reads both index files into memory and checks them, against
+// the log too (see verifyIndexes); when a check fails it rebuilds both from
+// the log. Caller holds loadMu or owns s.
 func (s *segment) loadIndexes() error {
 	var err error
 	if s.idx.buf, err = readAll(s.idx.file); err == nil {
@@ -376,6 +512,14 @@ func (s *segment) loadIndexes() error {
 	}
 	s.idx.written, s.tidx.written = len(s.idx.buf), len(s.tidx.buf)
 	err = errors.Join(s.idx.check(s.size.Load()), s.tidx.check())
+	if err == nil {
+		err = s.verifyIndexes()
+	}
+	if err == nil && s.idx.len() > 0 && s.tidx.len() == 0 && s.firstTs >= 0 {
+		// Each offset index entry comes with a time index entry once a
+		// batch had a timestamp.
+		err = errors.New("time index empty")
+	}
 	if err == nil && s.indexMissing {
 		err = errors.New("index file missing")
 	}
@@ -390,20 +534,32 @@ func (s *segment) loadIndexes() error {
 	return nil
 }
 
-// rebuildIndexes rewrites both indexes from the log's batch headers. It
-// does not cut the log: a sealed segment below the recovery point is only
-// read, and a corrupt batch in it is refused when read.
+// rebuildIndexes rewrites both indexes from the log's batches. It does not
+// cut the log: a sealed segment below the recovery point is only read, and
+// a corrupt batch in it is refused when read. A batch that fails its CRC,
+// or whose offsets do not follow the previous batch's, is walked over but
+// neither indexed nor counted: its header cannot be trusted.
 func (s *segment) rebuildIndexes() error {
 	if err := errors.Join(s.idx.reset(), s.tidx.reset()); err != nil {
 		return err
 	}
 	s.maxTs, s.maxTsOffset, s.firstTs, s.bytesSinceIndex = -1, -1, -1, 0
 	size := s.size.Load()
-	sc := scanner{f: s.log, size: size}
-	for sc.next() {
+	// A sealed segment opened trusted knows the next one's base.
+	nextBase := s.next.Load()
+	if nextBase <= s.base {
+		nextBase = math.MaxInt64
+	}
+	s.next.Store(s.base)
+	sc := scanner{f: s.log, size: size, lenient: true}
+	for expect := s.base; sc.next(); {
+		if record.ComputeCRC(sc.b) != sc.h.CRC || !s.offsetsFit(sc.h, expect, nextBase) {
+			continue
+		}
 		s.index(sc.h.BaseOffset, sc.pos, defaultIndexInterval)
 		s.noteBatch(sc.h, int64(sc.h.Size()))
-		s.next.Store(sc.h.LastOffset() + 1)
+		expect = sc.h.LastOffset() + 1
+		s.next.Store(expect)
 	}
 	s.addTimeEntry()
 	if err := errors.Join(s.idx.persist(), s.tidx.persist()); err != nil {
@@ -423,28 +579,41 @@ func (s *segment) walk(from, indexInterval int64) error {
 	size := s.size.Load()
 	sc := scanner{f: s.log, size: size, pos: from, strict: true}
 	s.bytesSinceIndex = 0
+	expect, good := s.base, from
+	if rel, _, ok := s.idx.last(); ok && from > 0 {
+		expect = s.base + int64(rel) // the batch at from, which that entry names
+	}
+	s.next.Store(expect) // in case that batch is cut
 	for sc.next() {
-		s.index(sc.h.BaseOffset, sc.pos, indexInterval)
+		if !s.offsetsFit(sc.h, expect, math.MaxInt64) {
+			break
+		}
+		if sc.pos != from || from == 0 {
+			s.index(sc.h.BaseOffset, sc.pos, indexInterval) // the batch at from is indexed already
+		}
 		s.noteBatch(sc.h, int64(sc.h.Size()))
-		s.next.Store(sc.h.LastOffset() + 1)
+		expect = sc.h.LastOffset() + 1
+		s.next.Store(expect)
+		good = sc.end
 	}
 	if sc.err != nil {
 		return sc.err
 	}
-	if sc.end < size {
-		if err := s.log.Truncate(sc.end); err != nil {
+	if good < size {
+		if err := s.log.Truncate(good); err != nil {
 			return err
 		}
-		s.size.Store(sc.end)
+		s.size.Store(good)
 	}
 	return errors.Join(s.idx.persist(), s.tidx.persist())
 }
 
 // recover validates every batch of a segment at or after the recovery
 // point, rebuilds its indexes, and cuts the log after the last good batch.
-// prevNext is the previous segment's end: offsets must not go back. It
+// prevNext is the previous segment's end and nextBase the next one's base
+// (math.MaxInt64 for the last): offsets must grow and stay between them. It
 // reports whether anything was cut.
-func (s *segment) recover(prevNext, indexInterval int64) (bool, error) {
+func (s *segment) recover(prevNext, nextBase, indexInterval int64) (bool, error) {
 	size, err := s.log.Size()
 	if err != nil {
 		return false, err
@@ -459,7 +628,7 @@ func (s *segment) recover(prevNext, indexInterval int64) (bool, error) {
 	expect := max(prevNext, s.base)
 	sc := scanner{f: s.log, size: size, strict: true}
 	for sc.next() {
-		if sc.h.BaseOffset < expect {
+		if !s.offsetsFit(sc.h, expect, nextBase) {
 			break
 		}
 		s.index(sc.h.BaseOffset, sc.pos, indexInterval)
@@ -485,11 +654,29 @@ func (s *segment) recover(prevNext, indexInterval int64) (bool, error) {
 	return true, s.sync()
 }
 
+// offsetsFit reports whether a batch found in the segment has sane offsets:
+// from expect on (offsets grow), below nextBase, and within the 32-bit
+// relative offsets of the indexes. The base offset is outside the CRC, so a
+// damaged one passes validation.
+func (s *segment) offsetsFit(h record.Header, expect, nextBase int64) bool {
+	return h.BaseOffset >= expect && h.LastOffset() < nextBase && h.LastOffset()-s.base <= math.MaxUint32
+}
+
 // scanner walks the batches of a segment file in large reads.
+//
+// What it makes of a bad batch depends on its mode. By default, for
+// readers, every batch's CRC is checked and offsets must grow from batch to
+// batch: a bad batch, or bytes after the last good one, are an error
+// wrapping record.ErrCorrupt (err). With strict, for recovery, every batch
+// is validated (CRC and header) and a bad one just ends the walk. With
+// lenient, for rebuilding indexes, only the framing is checked (a batch
+// with a bad CRC is walked over, and refused when read), and bad framing
+// ends the walk.
 type scanner struct {
-	f      vfs.File
-	size   int64 // bytes of the file to walk
-	strict bool  // validate every batch (CRC and header), not only its length
+	f       vfs.File
+	size    int64 // bytes of the file to walk
+	strict  bool
+	lenient bool
 
 	pos int64         // position of the current batch
 	end int64         // position after the last good batch
@@ -498,7 +685,9 @@ type scanner struct {
 
 	buf      []byte
 	bufStart int64 // file position of buf[0]
-	err      error // an I/O error (not corruption, which just ends the walk)
+	err      error // an I/O error, or by default corruption
+
+	prevLast int64 // last offset of the previous batch, when b != nil
 }
 
 const scanChunk = 1 << 20
@@ -511,29 +700,52 @@ func (sc *scanner) next() bool {
 	} else {
 		sc.end = sc.pos
 	}
-	if sc.size-sc.pos < record.HeaderSize {
+	if sc.pos >= sc.size {
 		return false
+	}
+	if sc.size-sc.pos < record.HeaderSize {
+		return sc.bad("partial batch header")
 	}
 	hdr, ok := sc.window(sc.pos, record.HeaderSize)
 	if !ok {
 		return false
 	}
 	h, err := record.ParseHeader(hdr)
-	if err != nil || int64(h.Size()) > sc.size-sc.pos {
-		return false
+	if err != nil {
+		return sc.bad(err.Error())
+	}
+	if int64(h.Size()) > sc.size-sc.pos {
+		return sc.bad(fmt.Sprintf("batch of %d bytes runs past the end", h.Size()))
 	}
 	b, ok := sc.window(sc.pos, h.Size())
 	if !ok {
 		return false
 	}
-	if sc.strict {
+	switch {
+	case sc.strict:
 		if _, err := record.Validate(b, record.ValidateOptions{}); err != nil {
 			return false
 		}
+	case !sc.lenient:
+		if crc := record.ComputeCRC(b); crc != h.CRC {
+			return sc.bad(fmt.Sprintf("crc 0x%08x, computed 0x%08x", h.CRC, crc))
+		}
+		if h.LastOffsetDelta < 0 || (sc.b != nil && h.BaseOffset <= sc.prevLast) {
+			return sc.bad(fmt.Sprintf("batch offsets %d+%d out of order", h.BaseOffset, h.LastOffsetDelta))
+		}
 	}
-	sc.h, sc.b = h, b
+	sc.h, sc.b, sc.prevLast = h, b, h.LastOffset()
 	sc.end = sc.pos + int64(h.Size())
 	return true
+}
+
+// bad ends the walk at a bad batch: quietly in strict and lenient modes,
+// with a corruption error by default.
+func (sc *scanner) bad(detail string) bool {
+	if !sc.strict && !sc.lenient {
+		sc.err = &CorruptionError{Pos: sc.pos, Detail: detail}
+	}
+	return false
 }
 
 // window returns n bytes of the file at pos, reading ahead in chunks.

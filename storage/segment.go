@@ -81,6 +81,8 @@ type segment struct {
 	idx          offsetIndex
 	tidx         timeIndex
 
+	badIndexWarned atomic.Bool // a damaged offset index entry was logged
+
 	// refs counts the log's own reference and each reader's. The files are
 	// closed when it drops to zero.
 	refs atomic.Int32
@@ -195,8 +197,10 @@ func (s *segment) append(b []byte, h record.Header, indexInterval int64) error {
 		return err
 	}
 	s.noteBatch(h, int64(len(b)))
-	s.size.Store(pos + int64(len(b)))
+	// next before size: a reader that sees the new size must see the new
+	// next too, or locate would take the new batch for one past the end.
 	s.next.Store(h.LastOffset() + 1)
+	s.size.Store(pos + int64(len(b)))
 	return nil
 }
 
@@ -250,35 +254,126 @@ func (s *segment) sync() error {
 
 // locate returns the position of the first batch in the segment whose last
 // offset is >= offset, and ok false when there is none. The indexes must be
-// loaded.
+// loaded. startPos comes from an index: when the batch header there does not
+// make sense, or starts after offset (the index entry was damaged), the walk
+// starts again from the beginning of the segment.
+//
+// The walk reads only batch headers, so it checks what it can of them
+// without the CRC: the magic byte, the length, and offsets that grow from
+// batch to batch within [base, next). A damaged header is a corruption
+// error. When offset falls in a gap between batches (as compaction leaves
+// them, or a damaged last offset delta would fake), the batch before the
+// gap has its CRC checked, so that a damaged batch is refused rather than
+// skipped.
 func (s *segment) locate(offset int64, startPos int64) (pos int64, ok bool, err error) {
-	size := s.size.Load()
-	var hdr [prefixLen]byte
-	for pos = startPos; pos < size; {
-		if size-pos < record.HeaderSize {
-			return 0, false, corruptf(s, pos, "partial batch header")
+	pos, ok, err = s.locateFrom(offset, startPos, startPos > 0)
+	if errors.Is(err, errBadIndexEntry) {
+		if !s.badIndexWarned.Swap(true) {
+			s.logger.Warn("offset index entry does not point at a batch; scanning the segment", "segment", s.path(logSuffix), "pos", startPos)
 		}
-		if _, err := s.log.ReadAt(hdr[:], pos); err != nil {
+		pos, ok, err = s.locateFrom(offset, 0, false)
+	}
+	return pos, ok, err
+}
+
+var errBadIndexEntry = errors.New("storage: offset index entry does not point at a batch")
+
+func (s *segment) locateFrom(offset, startPos int64, fromIndex bool) (pos int64, ok bool, err error) {
+	size := s.size.Load()
+	next := s.next.Load()
+	var hdr [prefixLen]byte
+	prevPos, prevBase, prevLast := int64(-1), s.base-1, s.base-1
+	for pos = startPos; pos < size; {
+		h, err := s.readPrefix(hdr[:], pos, size)
+		if err == nil && h.base <= prevLast && prevPos >= 0 && s.checkCRC(prevPos) != nil {
+			// The previous batch is corrupt, its last offset delta too
+			// perhaps: it is refused when read; go on after it.
+			prevLast = prevBase
+		}
+		if err == nil && (h.base <= prevLast || h.last >= next) {
+			err = corruptf(s, pos, "batch offsets [%d,%d] out of order (previous ends at %d, segment at %d)", h.base, h.last, prevLast, next)
+		}
+		if fromIndex && pos == startPos && (err != nil || h.base > offset) {
+			return 0, false, errBadIndexEntry
+		}
+		if err != nil {
 			return 0, false, err
 		}
-		base := int64(binary.BigEndian.Uint64(hdr[0:]))
-		length := int64(int32(binary.BigEndian.Uint32(hdr[8:])))
-		last := base + int64(int32(binary.BigEndian.Uint32(hdr[23:])))
-		if length < record.HeaderSize-12 || pos+12+length > size {
-			return 0, false, corruptf(s, pos, "batch length %d", length)
-		}
-		if last >= offset {
+		if h.last >= offset {
+			if offset < h.base && prevPos >= 0 && offset > prevLast {
+				if err := s.checkCRC(prevPos); err != nil {
+					return 0, false, err
+				}
+			}
 			return pos, true, nil
 		}
-		pos += 12 + length
+		prevPos, prevBase, prevLast = pos, h.base, h.last
+		pos += h.size
+	}
+	if prevPos >= 0 && offset < next {
+		if err := s.checkCRC(prevPos); err != nil {
+			return 0, false, err
+		}
 	}
 	return 0, false, nil
+}
+
+// batchPrefix is what locate reads of a batch header.
+type batchPrefix struct {
+	base, last, size int64
+}
+
+// readPrefix reads the start of the batch header at pos into buf and checks
+// it: magic byte, a length that fits the segment of size bytes, offsets not
+// below the segment's base.
+func (s *segment) readPrefix(buf []byte, pos, size int64) (batchPrefix, error) {
+	if size-pos < record.HeaderSize {
+		return batchPrefix{}, corruptf(s, pos, "partial batch header")
+	}
+	if _, err := s.log.ReadAt(buf, pos); err != nil {
+		return batchPrefix{}, err
+	}
+	base := int64(binary.BigEndian.Uint64(buf[0:]))
+	length := int64(int32(binary.BigEndian.Uint32(buf[8:])))
+	delta := int64(int32(binary.BigEndian.Uint32(buf[23:])))
+	if buf[16] != record.MagicV2 {
+		return batchPrefix{}, corruptf(s, pos, "magic byte %d", int8(buf[16]))
+	}
+	if length < record.HeaderSize-12 || pos+12+length > size {
+		return batchPrefix{}, corruptf(s, pos, "batch length %d", length)
+	}
+	if base < s.base || delta < 0 || base > math.MaxInt64-delta {
+		return batchPrefix{}, corruptf(s, pos, "batch offsets %d+%d outside the segment at %d", base, delta, s.base)
+	}
+	return batchPrefix{base: base, last: base + delta, size: 12 + length}, nil
+}
+
+// checkCRC reads the batch at pos whole and checks its CRC.
+func (s *segment) checkCRC(pos int64) error {
+	var hdr [prefixLen]byte
+	p, err := s.readPrefix(hdr[:], pos, s.size.Load())
+	if err != nil {
+		return err
+	}
+	b := make([]byte, p.size)
+	if _, err := s.log.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	h, err := record.ParseHeader(b)
+	if err != nil {
+		return corruptf(s, pos, "%v", err)
+	}
+	if crc := record.ComputeCRC(b); crc != h.CRC {
+		return corruptf(s, pos, "crc 0x%08x, computed 0x%08x", h.CRC, crc)
+	}
+	return nil
 }
 
 // readFrom appends to dst the whole batches starting at pos, at most maxBytes
 // of them but always the first, stopping before the first batch whose base
 // offset is >= upTo. Every batch's CRC is checked: a corrupt batch is never
-// served.
+// served. A bad batch after the first ends the read (the next read, which
+// starts with it, fails).
 func (s *segment) readFrom(dst []byte, pos int64, maxBytes int, upTo int64) ([]byte, error) {
 	size := s.size.Load()
 	want := min(int64(maxBytes), size-pos)
@@ -311,9 +406,19 @@ func (s *segment) readFrom(dst []byte, pos int64, maxBytes int, upTo int64) ([]b
 		chunk = dst[start:]
 	}
 	used := 0
+	prevLast := int64(math.MinInt64)
 	for used+record.HeaderSize <= len(chunk) {
 		h, err := record.ParseHeader(chunk[used:])
+		if err == nil && h.LastOffsetDelta < 0 {
+			err = fmt.Errorf("negative last offset delta %d", h.LastOffsetDelta)
+		}
+		if err == nil && (h.BaseOffset <= prevLast || h.BaseOffset < s.base) {
+			err = fmt.Errorf("batch at offset %d follows one ending at %d", h.BaseOffset, prevLast)
+		}
 		if err != nil {
+			if used > 0 {
+				break // serve the good batches before it; the next read fails
+			}
 			return dst[:start], corruptf(s, pos+int64(used), "%v", err)
 		}
 		if used+h.Size() > len(chunk) || h.BaseOffset >= upTo {
@@ -322,10 +427,11 @@ func (s *segment) readFrom(dst []byte, pos int64, maxBytes int, upTo int64) ([]b
 		b := chunk[used : used+h.Size()]
 		if crc := record.ComputeCRC(b); crc != h.CRC {
 			if used > 0 {
-				break // serve the good batches before it; the next read fails
+				break
 			}
 			return dst[:start], corruptf(s, pos+int64(used), "crc 0x%08x, computed 0x%08x", h.CRC, crc)
 		}
+		prevLast = h.LastOffset()
 		used += h.Size()
 	}
 	return dst[:start+used], nil
@@ -349,6 +455,9 @@ type CorruptionError struct {
 }
 
 func (e *CorruptionError) Error() string {
+	if e.File == "" {
+		return fmt.Sprintf("storage: corrupt data at byte %d: %s", e.Pos, e.Detail)
+	}
 	return fmt.Sprintf("storage: corrupt data in %s at byte %d: %s", e.File, e.Pos, e.Detail)
 }
 
