@@ -86,7 +86,6 @@ func BenchmarkDecompress(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.ReportMetric(float64(len(raw))/float64(len(z)), "ratio")
 			dst := make([]byte, 0, 2*len(raw))
 			b.SetBytes(int64(len(raw)))
 			b.ReportAllocs()
@@ -95,6 +94,7 @@ func BenchmarkDecompress(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(len(raw))/float64(len(z)), "ratio")
 		})
 	}
 }
