@@ -172,7 +172,7 @@ func checkIndexLookups(t *testing.T, idx, tidx []byte, logSize int64) {
 		slices.Sort(tss)
 		prev := uint32(0)
 		for _, ts := range tss {
-			rel := y.lookup(ts)
+			_, rel, _ := y.lookupEntry(ts)
 			if rel < prev {
 				t.Fatalf("time index lookup(%d) = %d, below %d for a smaller timestamp", ts, rel, prev)
 			}

@@ -120,18 +120,17 @@ func (x *timeIndex) last() (ts int64, rel uint32, ok bool) {
 	return 0, 0, false
 }
 
-// lookup returns the relative offset from which to scan for the first batch
-// with a max timestamp >= ts: the batch named by the last entry whose
-// timestamp is < ts has none, nor has any batch before it, so the scan may
-// start there. It returns 0 when no entry is below ts.
-func (x *timeIndex) lookup(ts int64) uint32 {
-	n := x.len()
-	i := sort.Search(n, func(i int) bool { t, _ := x.entry(i); return t >= ts })
+// lookupEntry returns the entry from which to scan for the first batch
+// with a max timestamp >= ts: the batch it names has none, nor has any batch
+// before it, so the scan may start there. ok is false when no entry is
+// below ts.
+func (x *timeIndex) lookupEntry(ts int64) (entryTs int64, rel uint32, ok bool) {
+	i := sort.Search(x.len(), func(i int) bool { t, _ := x.entry(i); return t >= ts })
 	if i == 0 {
-		return 0
+		return 0, 0, false
 	}
-	_, rel := x.entry(i - 1)
-	return rel
+	entryTs, rel = x.entry(i - 1)
+	return entryTs, rel, true
 }
 
 func (x *timeIndex) append(ts int64, rel uint32) {

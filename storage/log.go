@@ -54,8 +54,8 @@ type ReadResult struct {
 // Log is one partition: a directory of segments. It is safe for concurrent
 // use: appends are serialised, reads run in parallel with them.
 //
-// Lock order: Log.mu, then segment.loadMu, then Committer.mu. A round of
-// the Committer takes Log.mu without holding Committer.mu.
+// Lock order: Log.mu, then Committer.mu. A round of the Committer takes
+// Log.mu without holding Committer.mu.
 type Log struct {
 	dir       string
 	fs        vfs.FS
@@ -384,13 +384,29 @@ func (l *Log) Read(dst []byte, offset int64, maxBytes int, upTo int64) (ReadResu
 		return res, fmt.Errorf("%w: %d is outside [%d, %d]", ErrOffsetOutOfRange, offset, l.logStart, l.next)
 	}
 	upTo = min(upTo, l.next)
+	// after is the base of the last segment looked at: the next one to look
+	// at is the first with a greater base.
+	after := int64(-1)
 	i := l.segmentIndexLocked(offset)
 	for offset < upTo && i < len(l.segs) {
 		s := l.segs[i]
-		startPos, err := s.lookup(offset)
-		if err != nil || !s.acquire() {
+		if !s.loaded {
 			l.mu.RUnlock()
-			return res, errors.Join(err, ErrClosed)
+			if err := l.loadSegments(s); err != nil {
+				return res, err
+			}
+			l.mu.RLock()
+			if after < 0 {
+				i = l.segmentIndexLocked(offset)
+			} else {
+				i = sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > after })
+			}
+			continue
+		}
+		startPos := s.lookup(offset)
+		if !s.acquire() {
+			l.mu.RUnlock()
+			return res, ErrClosed
 		}
 		l.mu.RUnlock()
 		pos, ok, err := s.locate(offset, startPos)
@@ -401,11 +417,29 @@ func (l *Log) Read(dst []byte, offset int64, maxBytes int, upTo int64) (ReadResu
 		if err != nil || ok {
 			return res, err
 		}
+		after = s.base
 		l.mu.RLock()
-		i = sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > s.base })
+		i = sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > after })
 	}
 	l.mu.RUnlock()
 	return res, nil
+}
+
+// loadSegments loads the indexes of sealed segments opened without them,
+// under the write lock (loading may rebuild them, and sets the segment's
+// summary fields that readers read under the read lock).
+func (l *Log) loadSegments(segs ...*segment) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range segs {
+		if s.loaded || s.refs.Load() <= 0 {
+			continue
+		}
+		if err := s.loadIndexes(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close syncs the log and closes its files. After Close the log's data and

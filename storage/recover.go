@@ -454,54 +454,44 @@ func (s *segment) lastBatchMaxTs(pos int64) (maxTs int64, ok bool) {
 	return maxTs, ok && pos == size
 }
 
-// verifyIndexes checks loaded indexes against the log. The offset index's
-// last entry must point at the batch it names: the walk of an active
-// segment starts there. Every time index entry must name a batch that
-// carries its timestamp: OffsetForTimestamp skips every batch before the
-// entry it picks, so a damaged entry would make it skip records. (The
-// offset index entries before the last are checked when used; see
-// segment.locate.) This reads one batch header or so per time index entry.
+// verifyIndexes checks loaded indexes against the log where a damaged
+// entry would mislead without a read noticing: the offset index's last
+// entry (the walk of an active segment starts there) and the time index's
+// last (the segment's max timestamp, for retention and MaxTimestamp). Other
+// time index entries are checked when OffsetForTimestamp uses one; offset
+// index entries when locate uses one.
 func (s *segment) verifyIndexes() error {
 	if rel, pos, ok := s.idx.last(); ok {
 		if _, _, ok := s.findBatch(s.base+int64(rel), int64(pos)); !ok {
 			return fmt.Errorf("offset index entry %d@%d does not point at that batch", rel, pos)
 		}
 	}
-	for i := range s.tidx.len() {
-		ts, rel := s.tidx.entry(i)
-		// A batch that fails its CRC is refused when read; its entry may
-		// be right.
-		if maxTs, at, ok := s.findBatch(s.base+int64(rel), s.idx.lookup(rel)); !ok || (maxTs != ts && s.checkCRC(at) == nil) {
-			return fmt.Errorf("time index entry %d (%d@%d) does not match its batch", i, ts, rel)
-		}
+	if ts, rel, ok := s.tidx.last(); ok && !s.timeEntryHolds(ts, rel) {
+		return fmt.Errorf("time index entry %d@%d does not match its batch", ts, rel)
 	}
 	return nil
 }
 
-// lookup returns where to start scanning for offset, loading the indexes of
-// a sealed segment on first use.
-func (s *segment) lookup(offset int64) (int64, error) {
-	if err := s.ensureLoaded(); err != nil {
-		return 0, err
-	}
-	if offset <= s.base {
-		return 0, nil
-	}
-	return s.idx.lookup(uint32(min(offset-s.base, math.MaxUint32))), nil
+// timeEntryHolds reports whether the batch a time index entry names
+// carries the entry's timestamp. A batch that fails its CRC is refused when
+// read, so its entry may be right.
+func (s *segment) timeEntryHolds(ts int64, rel uint32) bool {
+	maxTs, at, ok := s.findBatch(s.base+int64(rel), s.idx.lookup(rel))
+	return ok && (maxTs == ts || s.checkCRC(at) != nil)
 }
 
-func (s *segment) ensureLoaded() error {
-	s.loadMu.Lock()
-	defer s.loadMu.Unlock()
-	if s.loaded {
-		return nil
+// lookup returns where to start scanning for offset. The indexes must be
+// loaded (Log.loadSegments).
+func (s *segment) lookup(offset int64) int64 {
+	if offset <= s.base {
+		return 0
 	}
-	return s.loadIndexes()
+	return s.idx.lookup(uint32(min(offset-s.base, math.MaxUint32)))
 }
 
 // loadIndexes reads both index files into memory and checks them, against
 // the log too (see verifyIndexes); when a check fails it rebuilds both from
-// the log. Caller holds loadMu or owns s.
+// the log. Caller holds Log.mu for writing or owns s.
 func (s *segment) loadIndexes() error {
 	var err error
 	if s.idx.buf, err = readAll(s.idx.file); err == nil {
@@ -660,109 +650,4 @@ func (s *segment) recover(prevNext, nextBase, indexInterval int64) (bool, error)
 // damaged one passes validation.
 func (s *segment) offsetsFit(h record.Header, expect, nextBase int64) bool {
 	return h.BaseOffset >= expect && h.LastOffset() < nextBase && h.LastOffset()-s.base <= math.MaxUint32
-}
-
-// scanner walks the batches of a segment file in large reads.
-//
-// What it makes of a bad batch depends on its mode. By default, for
-// readers, every batch's CRC is checked and offsets must grow from batch to
-// batch: a bad batch, or bytes after the last good one, are an error
-// wrapping record.ErrCorrupt (err). With strict, for recovery, every batch
-// is validated (CRC and header) and a bad one just ends the walk. With
-// lenient, for rebuilding indexes, only the framing is checked (a batch
-// with a bad CRC is walked over, and refused when read), and bad framing
-// ends the walk.
-type scanner struct {
-	f       vfs.File
-	size    int64 // bytes of the file to walk
-	strict  bool
-	lenient bool
-
-	pos int64         // position of the current batch
-	end int64         // position after the last good batch
-	h   record.Header // the current batch's header
-	b   []byte        // the current batch, valid until the next call
-
-	buf      []byte
-	bufStart int64 // file position of buf[0]
-	err      error // an I/O error, or by default corruption
-
-	prevLast int64 // last offset of the previous batch, when b != nil
-}
-
-const scanChunk = 1 << 20
-
-// next moves to the next good batch; false at the end, at a torn or corrupt
-// batch, or on an I/O error (err).
-func (sc *scanner) next() bool {
-	if sc.b != nil {
-		sc.pos = sc.end
-	} else {
-		sc.end = sc.pos
-	}
-	if sc.pos >= sc.size {
-		return false
-	}
-	if sc.size-sc.pos < record.HeaderSize {
-		return sc.bad("partial batch header")
-	}
-	hdr, ok := sc.window(sc.pos, record.HeaderSize)
-	if !ok {
-		return false
-	}
-	h, err := record.ParseHeader(hdr)
-	if err != nil {
-		return sc.bad(err.Error())
-	}
-	if int64(h.Size()) > sc.size-sc.pos {
-		return sc.bad(fmt.Sprintf("batch of %d bytes runs past the end", h.Size()))
-	}
-	b, ok := sc.window(sc.pos, h.Size())
-	if !ok {
-		return false
-	}
-	switch {
-	case sc.strict:
-		if _, err := record.Validate(b, record.ValidateOptions{}); err != nil {
-			return false
-		}
-	case !sc.lenient:
-		if crc := record.ComputeCRC(b); crc != h.CRC {
-			return sc.bad(fmt.Sprintf("crc 0x%08x, computed 0x%08x", h.CRC, crc))
-		}
-		if h.LastOffsetDelta < 0 || (sc.b != nil && h.BaseOffset <= sc.prevLast) {
-			return sc.bad(fmt.Sprintf("batch offsets %d+%d out of order", h.BaseOffset, h.LastOffsetDelta))
-		}
-	}
-	sc.h, sc.b, sc.prevLast = h, b, h.LastOffset()
-	sc.end = sc.pos + int64(h.Size())
-	return true
-}
-
-// bad ends the walk at a bad batch: quietly in strict and lenient modes,
-// with a corruption error by default.
-func (sc *scanner) bad(detail string) bool {
-	if !sc.strict && !sc.lenient {
-		sc.err = &CorruptionError{Pos: sc.pos, Detail: detail}
-	}
-	return false
-}
-
-// window returns n bytes of the file at pos, reading ahead in chunks.
-func (sc *scanner) window(pos int64, n int) ([]byte, bool) {
-	if pos >= sc.bufStart && pos+int64(n) <= sc.bufStart+int64(len(sc.buf)) {
-		off := pos - sc.bufStart
-		return sc.buf[off : off+int64(n)], true
-	}
-	want := min(max(int64(n), scanChunk), sc.size-pos)
-	if int64(cap(sc.buf)) < want {
-		sc.buf = make([]byte, want)
-	}
-	sc.buf = sc.buf[:want]
-	if _, err := sc.f.ReadAt(sc.buf, pos); err != nil && !errors.Is(err, io.EOF) {
-		sc.err = err
-		return nil, false
-	}
-	sc.bufStart = pos
-	return sc.buf[:n], true
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/samsa-io/samsa/internal/vfs"
@@ -73,9 +72,9 @@ type segment struct {
 	firstTs         int64 // max timestamp of the first batch, -1 when empty: segment.ms counts from it
 	bytesSinceIndex int64 // bytes appended since the last offset index entry
 
-	// loadMu guards loading the indexes of a sealed segment. Once loaded
-	// is set, idx and tidx change only under Log.mu (appends, truncation).
-	loadMu       sync.Mutex
+	// loaded says the indexes are in memory. A sealed segment opened
+	// trusted loads them on first use (Log.loadSegments). Written under
+	// Log.mu held for writing, like idx and tidx.
 	loaded       bool
 	indexMissing bool // an index file had to be created on open: rebuild both
 	idx          offsetIndex

@@ -38,10 +38,12 @@ func (l *Log) truncateLocked(offset int64) (int64, error) {
 		}
 	}
 	s := l.segs[i]
-	if err := s.ensureLoaded(); err != nil {
-		return 0, err
+	if !s.loaded {
+		if err := s.loadIndexes(); err != nil {
+			return 0, err
+		}
 	}
-	pos, ok, err := s.locate(offset, s.idx.lookup(uint32(max(offset-s.base, 0))))
+	pos, ok, err := s.locate(offset, s.lookup(offset))
 	if err != nil {
 		return 0, err
 	}
