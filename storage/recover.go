@@ -111,7 +111,9 @@ func (l *Log) load(clean bool, cfg *Config) error {
 		}
 		l.segs = append(l.segs, s)
 		l.next = l.logStart
-		if err := l.fs.SyncDir(l.dir); err != nil {
+		// A new log gets its checkpoint now, so that a clean reopen finds
+		// one and trusts the log (writing it syncs the directory).
+		if err := l.writeCheckpointLocked(); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,9 +156,10 @@ func TestStoreRunsRetentionInTheBackground(t *testing.T) {
 	}
 }
 
-// blockingFS holds every File.Sync until released.
+// blockingFS holds every File.Sync, once armed, until released.
 type blockingFS struct {
 	*vfs.MemFS
+	armed   atomic.Bool
 	entered chan struct{}
 	release chan struct{}
 }
@@ -168,6 +170,9 @@ type blockingFile struct {
 }
 
 func (f blockingFile) Sync() error {
+	if !f.fs.armed.Load() {
+		return f.File.Sync()
+	}
 	select {
 	case f.fs.entered <- struct{}{}:
 	default:
@@ -194,6 +199,7 @@ func TestGroupCommitCoversAppendsThatArriveDuringASync(t *testing.T) {
 		defer l.Close()
 		logs = append(logs, l)
 	}
+	fs.armed.Store(true)
 	var wg sync.WaitGroup
 	wait := func(l *Log) {
 		res, err := l.Append(valueBatch(t, 1, 1, "g"))
