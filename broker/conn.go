@@ -1,0 +1,254 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// maxInFlight bounds the requests of one connection being handled at once;
+// the reader stops reading until the oldest is answered.
+const maxInFlight = 64
+
+// conn serves one client connection: one goroutine reads and decodes
+// requests, each request is handled in its own goroutine, and one goroutine
+// writes the responses back in request order, as Kafka's protocol requires.
+type conn struct {
+	b      *Broker
+	nc     net.Conn
+	logger *slog.Logger
+}
+
+// request is a decoded request with its header.
+type request struct {
+	key           int16
+	version       int16
+	correlationID int32
+	clientID      string
+	body          kmsg.Request
+	conn          *conn
+}
+
+// pending is a request's place in the response order. out is nil when no
+// response is due (acks=0 produce); closeConn asks the writer to close the
+// connection after the responses before it.
+type pending struct {
+	done      chan struct{}
+	out       []byte
+	closeConn bool
+}
+
+func (c *conn) serve(ctx context.Context) {
+	defer c.nc.Close()
+	queue := make(chan *pending, maxInFlight)
+	var writer sync.WaitGroup
+	writer.Go(func() { c.writeLoop(queue) })
+	defer writer.Wait()
+	defer close(queue)
+
+	var handlers sync.WaitGroup
+	defer handlers.Wait()
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	for {
+		frame, err := c.readFrame(r)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+				c.logger.Info("closing connection", "err", err)
+			}
+			return
+		}
+		req, err := c.parse(frame)
+		p := &pending{done: make(chan struct{})}
+		queue <- p
+		if err != nil {
+			// An ApiVersions version the broker does not know is answered
+			// in v0 with UNSUPPORTED_VERSION and the supported ranges, so that
+			// the client retries with one it finds there. Anything else the
+			// broker cannot decode cannot be answered in its version:
+			// close, as Kafka does.
+			var unsupported *unsupportedError
+			if errors.As(err, &unsupported) && unsupported.key == apiVersionsKey {
+				p.out = c.b.apiVersionsFallback(unsupported.correlationID)
+				close(p.done)
+				continue
+			}
+			c.logger.Info("closing connection: request cannot be served", "err", err)
+			p.closeConn = true
+			close(p.done)
+			return
+		}
+		handlers.Go(func() {
+			defer close(p.done)
+			defer func() {
+				if v := recover(); v != nil {
+					c.logger.Error("handler panicked; closing connection", "api", kmsg.NameForKey(req.key),
+						"version", req.version, "panic", v, "stack", string(debug.Stack()))
+					p.out, p.closeConn = nil, true
+				}
+			}()
+			resp := c.b.handle(ctx, req)
+			if resp != nil {
+				p.out = encodeResponse(req, resp)
+			}
+		})
+	}
+}
+
+// writeLoop writes responses in request order.
+func (c *conn) writeLoop(queue <-chan *pending) {
+	w := bufio.NewWriterSize(c.nc, 64<<10)
+	broken := false
+	for p := range queue {
+		<-p.done
+		if broken {
+			continue
+		}
+		if p.closeConn {
+			w.Flush()
+			c.nc.Close()
+			broken = true
+			continue
+		}
+		if p.out == nil {
+			continue
+		}
+		if _, err := w.Write(p.out); err != nil {
+			c.nc.Close()
+			broken = true
+			continue
+		}
+		// Flush when nothing else is ready to go out with it.
+		if len(queue) == 0 {
+			if err := w.Flush(); err != nil {
+				c.nc.Close()
+				broken = true
+			}
+		}
+	}
+	if !broken {
+		w.Flush()
+	}
+}
+
+// readFrame reads one size-prefixed request.
+func (c *conn) readFrame(r *bufio.Reader) ([]byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return nil, err
+	}
+	n := int32(binary.BigEndian.Uint32(size[:]))
+	if n < 8 {
+		return nil, fmt.Errorf("request size %d is too small for a header", n)
+	}
+	if n > c.b.cfg.MaxRequestBytes {
+		return nil, fmt.Errorf("request of %d bytes exceeds socket.request.max.bytes (%d)", n, c.b.cfg.MaxRequestBytes)
+	}
+	frame := make([]byte, n)
+	if _, err := io.ReadFull(r, frame); err != nil {
+		return nil, err
+	}
+	return frame, nil
+}
+
+// unsupportedError is a request whose key or version the broker does not
+// serve. It carries the header, so that an error response can be sent.
+type unsupportedError struct {
+	key, version  int16
+	correlationID int32
+}
+
+func (e *unsupportedError) Error() string {
+	return fmt.Sprintf("unsupported API %s (key %d) version %d", kmsg.NameForKey(e.key), e.key, e.version)
+}
+
+// parse decodes the request header and body.
+func (c *conn) parse(frame []byte) (*request, error) {
+	req := &request{
+		key:           int16(binary.BigEndian.Uint16(frame[0:])),
+		version:       int16(binary.BigEndian.Uint16(frame[2:])),
+		correlationID: int32(binary.BigEndian.Uint32(frame[4:])),
+		conn:          c,
+	}
+	rest := frame[8:]
+	api, ok := c.b.apis.lookup(req.key)
+	if !ok || req.version < api.min || req.version > api.max {
+		return nil, &unsupportedError{key: req.key, version: req.version, correlationID: req.correlationID}
+	}
+	req.body = kmsg.RequestForKey(req.key)
+	req.body.SetVersion(req.version)
+	// client_id: a nullable string with an int16 length.
+	if len(rest) < 2 {
+		return nil, errors.New("truncated client id")
+	}
+	idLen := int16(binary.BigEndian.Uint16(rest))
+	rest = rest[2:]
+	if idLen > 0 {
+		if len(rest) < int(idLen) {
+			return nil, errors.New("truncated client id")
+		}
+		req.clientID = string(rest[:idLen])
+		rest = rest[idLen:]
+	}
+	if req.body.IsFlexible() {
+		var err error
+		if rest, err = skipTags(rest); err != nil {
+			return nil, err
+		}
+	}
+	if err := req.body.ReadFrom(rest); err != nil {
+		return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(req.key), req.version, err)
+	}
+	return req, nil
+}
+
+// skipTags skips a tagged-field section (KIP-482).
+func skipTags(b []byte) ([]byte, error) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 {
+		return nil, errors.New("bad tagged fields")
+	}
+	b = b[w:]
+	for range n {
+		if _, w = binary.Uvarint(b); w <= 0 {
+			return nil, errors.New("bad tag")
+		}
+		b = b[w:]
+		size, w := binary.Uvarint(b)
+		if w <= 0 || uint64(len(b)-w) < size {
+			return nil, errors.New("bad tag size")
+		}
+		b = b[w+int(size):]
+	}
+	return b, nil
+}
+
+// encodeResponse frames a response: size, correlation id, the header's
+// tagged fields when the response is flexible (never for ApiVersions, whose
+// response header is always v0), then the body.
+func encodeResponse(req *request, resp kmsg.Response) []byte {
+	resp.SetVersion(req.version)
+	out := make([]byte, 8, 64)
+	binary.BigEndian.PutUint32(out[4:], uint32(req.correlationID))
+	if resp.IsFlexible() && req.key != apiVersionsKey {
+		out = append(out, 0)
+	}
+	out = resp.AppendTo(out)
+	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+	return out
+}
+
+// stopReading makes the reader return, so that the connection ends once the
+// requests already read are answered (graceful shutdown).
+func (c *conn) stopReading() {
+	c.nc.SetReadDeadline(time.Now())
+}

@@ -1,0 +1,185 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/samsa-io/samsa/metadata"
+	"github.com/samsa-io/samsa/storage"
+)
+
+// partition is this broker's state of one partition it holds.
+type partition struct {
+	tp      storage.TopicPartition
+	topicID metadata.TopicID
+	log     *storage.Log
+	// producers is the idempotent producers' state: sequence checks that
+	// make a retried batch be written once.
+	producers *producerTable
+}
+
+// partitions keeps the partition logs in step with the metadata image:
+// every partition of every topic in the image has a log, and no log outlives
+// its topic. Handlers look partitions up here.
+type partitions struct {
+	b *Broker
+
+	mu    sync.RWMutex
+	byTP  map[storage.TopicPartition]*partition // guarded by mu
+	image *metadata.Image                       // the image last reconciled; guarded by mu
+}
+
+func newPartitions(b *Broker) *partitions {
+	return &partitions{b: b, byTP: map[storage.TopicPartition]*partition{}}
+}
+
+// partitionMetadataName is the file in a partition's directory naming the
+// topic id the log belongs to, so that a topic deleted and created again
+// under the same name while the broker was down is not served old data.
+const partitionMetadataName = "partition.metadata"
+
+// follow reconciles now and after every metadata change.
+func (ps *partitions) follow(meta *metadata.Controller) {
+	meta.OnChange(func(_, next *metadata.Image) { ps.reconcile(next) })
+}
+
+// get returns a partition this broker holds.
+func (ps *partitions) get(topic string, p int32) (*partition, bool) {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	part, ok := ps.byTP[storage.TopicPartition{Topic: topic, Partition: p}]
+	return part, ok
+}
+
+// logConfigFor is the storage config of a topic's logs, from the image.
+func (ps *partitions) logConfigFor(topic string) storage.Config {
+	img := ps.b.meta.Image()
+	cfg := storage.DefaultConfig()
+	var topicConfigs map[string]string
+	if t, ok := img.Topics[topic]; ok {
+		topicConfigs = t.Configs
+	}
+	applyTopicConfigs(&cfg, topicConfigs, brokerConfigs(img, ps.b.cfg.NodeID))
+	return cfg
+}
+
+// brokerConfigs merges the cluster-wide and this broker's dynamic configs.
+func brokerConfigs(img *metadata.Image, node int32) map[string]string {
+	out := map[string]string{}
+	for k, v := range img.BrokerConfigs[-1] {
+		out[k] = v
+	}
+	for k, v := range img.BrokerConfigs[node] {
+		out[k] = v
+	}
+	return out
+}
+
+// reconcile creates, reconfigures and deletes logs to match img.
+func (ps *partitions) reconcile(img *metadata.Image) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.image != nil && img.Offset < ps.image.Offset {
+		return // an older image than one already applied
+	}
+	ps.image = img
+	store := ps.b.store
+	want := map[storage.TopicPartition]*metadata.Topic{}
+	for _, t := range img.Topics {
+		for i := range t.Partitions {
+			want[storage.TopicPartition{Topic: t.Name, Partition: int32(i)}] = t
+		}
+	}
+	// Logs whose topic is gone, or is a new topic of the same name.
+	for _, tp := range store.Partitions() {
+		t, ok := want[tp]
+		if ok && ps.logTopicID(tp) == t.ID {
+			continue
+		}
+		if ok && ps.logTopicID(tp) == (metadata.TopicID{}) {
+			continue // not yet stamped: stamped below
+		}
+		delete(ps.byTP, tp)
+		if err := store.Delete(tp); err != nil {
+			ps.b.logger.Error("deleting partition log", "partition", tp, "err", err)
+		}
+	}
+	brokerCfg := brokerConfigs(img, ps.b.cfg.NodeID)
+	for tp, t := range want {
+		cfg := storage.DefaultConfig()
+		applyTopicConfigs(&cfg, t.Configs, brokerCfg)
+		if p, ok := ps.byTP[tp]; ok {
+			if err := p.log.SetConfig(cfg); err != nil {
+				ps.b.logger.Error("topic config rejected by storage", "topic", tp.Topic, "err", err)
+			}
+			continue
+		}
+		l, ok := store.Log(tp)
+		if ok {
+			if err := l.SetConfig(cfg); err != nil {
+				ps.b.logger.Error("topic config rejected by storage", "topic", tp.Topic, "err", err)
+			}
+		} else {
+			var err error
+			if l, err = store.Create(tp, cfg); err != nil {
+				ps.b.logger.Error("creating partition log", "partition", tp, "err", err)
+				continue
+			}
+		}
+		if err := ps.stampTopicID(l, t.ID); err != nil {
+			ps.b.logger.Error("writing partition metadata", "partition", tp, "err", err)
+			continue
+		}
+		ps.byTP[tp] = &partition{tp: tp, topicID: t.ID, log: l, producers: newProducerTable()}
+	}
+}
+
+// logTopicID reads the topic id a log's directory was created for; zero
+// when unknown.
+func (ps *partitions) logTopicID(tp storage.TopicPartition) metadata.TopicID {
+	l, ok := ps.b.store.Log(tp)
+	if !ok {
+		return metadata.TopicID{}
+	}
+	f, err := ps.b.cfg.FS.Open(filepath.Join(l.Dir(), partitionMetadataName))
+	if err != nil {
+		return metadata.TopicID{}
+	}
+	defer f.Close()
+	buf := make([]byte, 128)
+	n, _ := f.ReadAt(buf, 0)
+	for line := range strings.SplitSeq(string(buf[:n]), "\n") {
+		if v, ok := strings.CutPrefix(line, "topic_id: "); ok {
+			id, err := metadata.ParseTopicID(strings.TrimSpace(v))
+			if err == nil {
+				return id
+			}
+		}
+	}
+	return metadata.TopicID{}
+}
+
+// stampTopicID writes the partition.metadata file (Kafka's format).
+func (ps *partitions) stampTopicID(l *storage.Log, id metadata.TopicID) error {
+	fs := ps.b.cfg.FS
+	name := filepath.Join(l.Dir(), partitionMetadataName)
+	if _, err := fs.Stat(name); err == nil {
+		return nil
+	}
+	f, err := fs.Create(name + ".tmp")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "version: 0\ntopic_id: %s\n", id)
+	err = errors.Join(err, f.Sync(), f.Close())
+	if err != nil {
+		return err
+	}
+	if err := fs.Rename(name+".tmp", name); err != nil {
+		return err
+	}
+	return fs.SyncDir(l.Dir())
+}
