@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/samsa-io/samsa/internal/vfs"
@@ -79,12 +80,49 @@ type commitState struct {
 func (c *Committer) wait(l *Log, end int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cs := &l.commit
-	for cs.durable < end && cs.err == nil {
-		if !cs.queued {
-			cs.queued = true
-			c.pending = append(c.pending, l)
+	c.await(func() bool { return c.enqueue(l, end) })
+	return l.commit.err
+}
+
+// waitAll returns once every log's offsets below its end are durable: all
+// of them join the same round.
+func (c *Committer) waitAll(logs []*Log, ends []int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.await(func() bool {
+		waiting := false
+		for i, l := range logs {
+			waiting = c.enqueue(l, ends[i]) || waiting
 		}
+		return waiting
+	})
+	var errs []error
+	for _, l := range logs {
+		if l.commit.err != nil {
+			errs = append(errs, l.commit.err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// enqueue reports whether l still waits for offsets below end, queuing it
+// for the next round if so. Caller holds mu.
+func (c *Committer) enqueue(l *Log, end int64) bool {
+	cs := &l.commit
+	if cs.durable >= end || cs.err != nil {
+		return false
+	}
+	if !cs.queued {
+		cs.queued = true
+		c.pending = append(c.pending, l)
+	}
+	return true
+}
+
+// await runs or waits for rounds until waiting reports nothing left to wait
+// for. Caller holds mu; it is released while a round syncs.
+func (c *Committer) await(waiting func() bool) {
+	for waiting() {
 		if c.syncing {
 			c.cond.Wait()
 			continue
@@ -110,7 +148,6 @@ func (c *Committer) wait(l *Log, end int64) error {
 		c.syncing = false
 		c.cond.Broadcast()
 	}
-	return cs.err
 }
 
 // run syncs one round's logs. Each log's target is taken before its sync, so

@@ -327,6 +327,33 @@ func (l *Log) WaitDurable(end int64) error {
 	return l.committer.wait(l, end)
 }
 
+// WaitDurableAll is WaitDurable for several logs at once: the logs that
+// share a Committer join one group commit round instead of one round each.
+// ends[i] is the end offset to wait for in logs[i].
+func WaitDurableAll(logs []*Log, ends []int64) error {
+	var errs []error
+	for len(logs) > 0 {
+		c := logs[0].committer
+		var mine []*Log
+		var mineEnds []int64
+		var rest []*Log
+		var restEnds []int64
+		for i, l := range logs {
+			switch {
+			case l.committer != c:
+				rest, restEnds = append(rest, l), append(restEnds, ends[i])
+			case l.cfg.Load().SyncEveryAppend():
+				mine, mineEnds = append(mine, l), append(mineEnds, ends[i])
+			}
+		}
+		if len(mine) > 0 {
+			errs = append(errs, c.waitAll(mine, mineEnds))
+		}
+		logs, ends = rest, restEnds
+	}
+	return errors.Join(errs...)
+}
+
 // Flush makes everything appended so far durable.
 func (l *Log) Flush() error {
 	l.mu.Lock()

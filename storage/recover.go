@@ -36,8 +36,15 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	l := &Log{dir: dir, fs: opts.FS, committer: opts.Committer, logger: opts.Logger.With("log", dir), now: opts.Now}
 	l.cfg.Store(&cfg)
+	_, statErr := l.fs.Stat(dir)
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
+	}
+	if statErr != nil {
+		// A new directory exists for sure only once its parent is synced.
+		if err := l.fs.SyncDir(filepath.Dir(dir)); err != nil {
+			return nil, err
+		}
 	}
 	if err := l.load(opts.Clean, &cfg); err != nil {
 		for _, s := range l.segs {
@@ -569,7 +576,8 @@ func (s *segment) rebuildIndexes() error {
 // A bad tail (which a clean shutdown should not leave) is cut.
 func (s *segment) walk(from, indexInterval int64) error {
 	size := s.size.Load()
-	sc := scanner{f: s.log, size: size, pos: from, strict: true}
+	// The tail after the last index entry is short: read it in small steps.
+	sc := scanner{f: s.log, size: size, pos: from, strict: true, chunk: 64 << 10}
 	s.bytesSinceIndex = 0
 	expect, good := s.base, from
 	if rel, _, ok := s.idx.last(); ok && from > 0 {

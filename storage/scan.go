@@ -20,6 +20,7 @@ import (
 // with a bad CRC is walked over, and refused when read), and bad framing
 // ends the walk.
 type scanner struct {
+	chunk   int64 // read-ahead size; scanChunk when zero
 	f       vfs.File
 	size    int64 // bytes of the file to walk
 	strict  bool
@@ -102,7 +103,11 @@ func (sc *scanner) window(pos int64, n int) ([]byte, bool) {
 		off := pos - sc.bufStart
 		return sc.buf[off : off+int64(n)], true
 	}
-	want := min(max(int64(n), scanChunk), sc.size-pos)
+	chunk := int64(scanChunk)
+	if sc.chunk > 0 {
+		chunk = sc.chunk
+	}
+	want := min(max(int64(n), chunk), sc.size-pos)
 	if int64(cap(sc.buf)) < want {
 		sc.buf = make([]byte, want)
 	}

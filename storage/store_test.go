@@ -259,3 +259,39 @@ func TestGroupCommitUsesSyncFSForLargeRounds(t *testing.T) {
 		t.Fatalf("end after crash %d, want %d", got, res.LastOffset+1)
 	}
 }
+
+func TestWaitDurableAllSyncsManyLogsInOneRound(t *testing.T) {
+	fs, c := vfs.NewCrashableMem(), newClock()
+	s := openStore(t, fs, c)
+	defer s.Close()
+	var logs []*Log
+	var ends []int64
+	for i := range 20 {
+		l, err := s.Create(TopicPartition{"many", int32(i)}, DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := l.Append(valueBatch(t, 2, 1, "m"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs, ends = append(logs, l), append(ends, res.LastOffset+1)
+	}
+	before := s.Committer().Stats()
+	if err := WaitDurableAll(logs, ends); err != nil {
+		t.Fatal(err)
+	}
+	after := s.Committer().Stats()
+	if rounds := after.Rounds - before.Rounds; rounds != 1 || after.LogsSynced-before.LogsSynced != 20 {
+		t.Fatalf("%d rounds covering %d logs, want 1 round covering 20", rounds, after.LogsSynced-before.LogsSynced)
+	}
+	crashed := fs.CrashClone(vfs.CrashOptions{})
+	s2 := openStore(t, crashed, c)
+	defer s2.Close()
+	for i := range 20 {
+		l, _ := s2.Log(TopicPartition{"many", int32(i)})
+		if l.Offsets().LogEnd != 2 {
+			t.Fatalf("partition %d lost its durable append", i)
+		}
+	}
+}
