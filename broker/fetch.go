@@ -1,0 +1,292 @@
+package broker
+
+// Fetch (key 1), versions 4–17.
+//
+// Returns record batches from each partition asked for, verbatim as stored,
+// from the fetch offset up to the high watermark (READ_UNCOMMITTED) or the
+// last stable offset (READ_COMMITTED; the two are equal until transactions
+// exist, and aborted_transactions is then an empty list).
+//
+// Limits (KIP-74): max_bytes (v3+) bounds the whole response and
+// partition_max_bytes each partition, but the first batch of the first
+// partition that has data is returned whole even when it is larger than
+// both, so a consumer is never stuck behind a large batch. Batches are never
+// cut: a later partition whose next batch does not fit what is left returns
+// no data this time.
+//
+// Long poll: when fewer than min_bytes are available the request waits, up to
+// max_wait_ms, on the partitions' storage.Log.Changed channels, and is
+// answered as soon as an append brings enough bytes (or a partition errors).
+// Nothing polls and no lock is held while waiting; broker shutdown (the
+// broker's context) answers at once with what there is.
+//
+// Versions: v4 added the last stable offset and aborted transactions; v5
+// the log start offset; v7 fetch sessions (KIP-227); v9 current leader epoch
+// (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH); v11 rack and preferred read
+// replica (always -1: read from the leader); v12 flexible encoding and last
+// fetched epoch (not checked: there is one leader epoch history); v13 topic
+// ids instead of names (UNKNOWN_TOPIC_ID); v15 replica state in a tag; v16
+// and v17 leader and directory tags for followers. Requests below v10 get
+// UNSUPPORTED_COMPRESSION_TYPE for a partition whose data is zstd, as Kafka.
+//
+// Fetch sessions: Samsa never creates one. A request with session id 0 and
+// epoch 0 (asking for a session) or -1 (no session) is a full fetch and is
+// answered with session id 0, which tells the client that no session was
+// created: it sends full fetches from then on, as Kafka's clients do with a
+// broker whose session cache is full. Any other session id or epoch is
+// FETCH_SESSION_ID_NOT_FOUND; forgotten_topics_data is ignored.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/metadata"
+	"github.com/samsa-io/samsa/record"
+	"github.com/samsa-io/samsa/storage"
+)
+
+// fetchTarget is one partition of a fetch request, resolved.
+type fetchTarget struct {
+	topic string
+	req   *kmsg.FetchRequestTopicPartition
+	part  *partition // nil when err is set
+	err   error      // found when resolving: answered without reading
+}
+
+// fetchRead is what one pass read for a partition: data is buf[start:end].
+type fetchRead struct {
+	start, end int
+	offsets    storage.Offsets
+	err        error
+}
+
+func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if req.SessionID != 0 || (req.SessionEpoch != 0 && req.SessionEpoch != -1) {
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp
+	}
+	img := b.meta.Image()
+	targets := make([][]fetchTarget, len(req.Topics))
+	n := 0
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		name, t, err := fetchTopic(img, r.version, rt)
+		targets[i] = make([]fetchTarget, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			ft := fetchTarget{topic: name, req: rp, err: err}
+			if err == nil {
+				ft.part, ft.err = fetchPartition(b, t, r.version, rp)
+			}
+			targets[i][j] = ft
+			n++
+		}
+	}
+
+	maxBytes := int(req.MaxBytes)
+	if maxBytes <= 0 {
+		maxBytes = math.MaxInt32
+	}
+	readCommitted := req.IsolationLevel == 1
+	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
+	var timer *time.Timer
+	var buf []byte
+	reads := make([][]fetchRead, len(targets))
+	for i := range targets {
+		reads[i] = make([]fetchRead, len(targets[i]))
+	}
+	for {
+		// Take the change channels before reading, so that an append
+		// between the read and the wait is not missed.
+		var changed []<-chan struct{}
+		if wait > 0 && req.MinBytes > 0 {
+			for i := range targets {
+				for _, ft := range targets[i] {
+					if ft.err == nil {
+						changed = append(changed, ft.part.log.Changed())
+					}
+				}
+			}
+		}
+		var total int
+		var failed bool
+		buf, total, failed = readFetch(buf[:0], targets, reads, r.version, maxBytes, readCommitted)
+		if n == 0 || failed || total >= int(req.MinBytes) || wait <= 0 || len(changed) == 0 {
+			break
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		if !waitForChange(ctx, b.ctx, timer.C, changed) {
+			buf, _, _ = readFetch(buf[:0], targets, reads, r.version, maxBytes, readCommitted)
+			break
+		}
+	}
+
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		if r.version < 13 {
+			st.TopicID = [16]byte{}
+		} else {
+			st.Topic = ""
+		}
+		for j := range rt.Partitions {
+			rd := reads[i][j]
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rt.Partitions[j].Partition
+			if rd.err != nil {
+				sp.ErrorCode = errorCode(rd.err)
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			} else {
+				sp.HighWatermark = rd.offsets.HighWatermark
+				sp.LastStableOffset = rd.offsets.LastStable
+				sp.LogStartOffset = rd.offsets.LogStart
+				sp.RecordBatches = buf[rd.start:rd.end]
+				if readCommitted {
+					sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// fetchTopic finds a request topic by name (before v13) or id.
+func fetchTopic(img *metadata.Image, version int16, rt *kmsg.FetchRequestTopic) (string, *metadata.Topic, error) {
+	if version >= 13 {
+		t := img.TopicsByID[metadata.TopicID(rt.TopicID)]
+		if t == nil {
+			return "", nil, fmt.Errorf("%w: %s", kerr.UnknownTopicID, metadata.TopicID(rt.TopicID))
+		}
+		return t.Name, t, nil
+	}
+	t := img.Topics[rt.Topic]
+	if t == nil {
+		return rt.Topic, nil, fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, rt.Topic)
+	}
+	return rt.Topic, t, nil
+}
+
+// fetchPartition finds a partition of t and checks the client's leader
+// epoch (v9+).
+func fetchPartition(b *Broker, t *metadata.Topic, version int16, rp *kmsg.FetchRequestTopicPartition) (*partition, error) {
+	if rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
+		return nil, fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, t.Name, rp.Partition)
+	}
+	part, ok := b.parts.get(t.Name, rp.Partition)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s-%d is not ready on this broker", kerr.UnknownTopicOrPartition, t.Name, rp.Partition)
+	}
+	if version >= 9 {
+		if err := checkLeaderEpoch(t.Partitions[rp.Partition].LeaderEpoch, rp.CurrentLeaderEpoch); err != nil {
+			return nil, err
+		}
+	}
+	return part, nil
+}
+
+// readFetch reads every partition once into buf, honouring the byte limits,
+// and reports the bytes read and whether any partition failed.
+func readFetch(buf []byte, targets [][]fetchTarget, reads [][]fetchRead, version int16, maxBytes int, readCommitted bool) ([]byte, int, bool) {
+	total, failed := 0, false
+	first := true // no partition has returned data yet: its first batch is returned whole
+	for i := range targets {
+		for j, ft := range targets[i] {
+			rd := fetchRead{start: len(buf), end: len(buf), err: ft.err}
+			if rd.err == nil {
+				left := maxBytes - total
+				limit := min(int(ft.req.PartitionMaxBytes), left)
+				if !first && limit <= 0 {
+					rd.offsets = ft.part.log.Offsets()
+				} else {
+					buf, rd = readPartition(buf, ft, version, max(limit, 0), readCommitted)
+					if rd.err == nil && !first && rd.end-rd.start > limit {
+						rd.end = rd.start // the next batch does not fit what is left
+					}
+				}
+			}
+			if rd.err != nil {
+				failed = true
+				rd.start, rd.end = len(buf), len(buf)
+			}
+			buf = buf[:rd.end]
+			if n := rd.end - rd.start; n > 0 {
+				total += n
+				first = false
+			}
+			reads[i][j] = rd
+		}
+	}
+	return buf, total, failed
+}
+
+// readPartition appends a partition's batches from the fetch offset to buf;
+// they are the returned buf[rd.start:rd.end].
+func readPartition(buf []byte, ft fetchTarget, version int16, limit int, readCommitted bool) ([]byte, fetchRead) {
+	rd := fetchRead{start: len(buf)}
+	l := ft.part.log
+	offs := l.Offsets()
+	upTo := offs.HighWatermark
+	if readCommitted {
+		upTo = offs.LastStable
+	}
+	res, err := l.Read(buf, ft.req.FetchOffset, limit, upTo)
+	rd.offsets, rd.end = res.Offsets, len(res.Data)
+	if err != nil {
+		if errors.Is(err, storage.ErrOffsetOutOfRange) {
+			err = fmt.Errorf("%w: %s-%d offset %d is outside [%d, %d]", kerr.OffsetOutOfRange,
+				ft.topic, ft.req.Partition, ft.req.FetchOffset, res.LogStart, res.LogEnd)
+		}
+		rd.err, rd.end = err, rd.start
+		return buf, rd
+	}
+	if version < 10 && hasZstd(res.Data[rd.start:]) {
+		rd.err = fmt.Errorf("%w: fetch requests before v10 cannot receive zstd batches", kerr.UnsupportedCompressionType)
+		rd.end = rd.start
+	}
+	return res.Data, rd
+}
+
+// hasZstd reports whether any batch in b is compressed with zstd.
+func hasZstd(b []byte) bool {
+	for len(b) > 0 {
+		h, err := record.ParseHeader(b)
+		if err != nil || h.Size() > len(b) {
+			return false
+		}
+		if h.Attributes.Codec() == record.CodecZstd {
+			return true
+		}
+		b = b[h.Size():]
+	}
+	return false
+}
+
+// waitForChange waits until one of the logs changes (true), or the wait
+// times out, the request's or the broker's context ends (false).
+func waitForChange(ctx, brokerCtx context.Context, timeout <-chan time.Time, changed []<-chan struct{}) bool {
+	cases := make([]reflect.SelectCase, 0, 3+len(changed))
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timeout)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(brokerCtx.Done())},
+	)
+	for _, ch := range changed {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+	}
+	chosen, _, _ := reflect.Select(cases)
+	return chosen >= 3
+}

@@ -1,0 +1,273 @@
+package broker
+
+// Produce (key 0), versions 3–11.
+//
+// Each partition of the request carries exactly one record batch (magic v2):
+// none, several, or another magic is INVALID_RECORD, and a batch that does not
+// check out (length, CRC, counts) is CORRUPT_MESSAGE, as in Kafka; nothing of
+// a refused batch is written. A batch is validated and appended by the
+// partition's log (package storage), which assigns its offsets and, for
+// message.timestamp.type=LogAppendTime, stamps it; the broker writes the
+// partition leader epoch from the metadata image into it first. Every codec
+// is accepted (zstd from v7, UNSUPPORTED_COMPRESSION_TYPE before, as Kafka).
+// When the topic's compression.type names a codec (not "producer") that
+// differs from the batch's, the batch is decompressed and rebuilt with that
+// codec before it is appended.
+//
+// acks: 0 writes and sends no response (Kafka would also close the
+// connection after an error, to make the client refresh its metadata; Samsa
+// does not); 1 answers once the batches are appended; -1 (all) answers once
+// they are durable (storage.Log.WaitDurable, one group-commit round for all
+// the request's partitions). Anything else is INVALID_REQUIRED_ACKS. The
+// request timeout is not used: nothing here waits on other replicas yet.
+//
+// Errors are per partition: UNKNOWN_TOPIC_OR_PARTITION for a topic or
+// partition that does not exist (topics are auto-created by Metadata, which
+// every client sends first, not by Produce — as in Kafka),
+// INVALID_TOPIC_EXCEPTION for Kafka's internal topics, MESSAGE_TOO_LARGE over
+// max.message.bytes, INVALID_TIMESTAMP, INVALID_RECORD (control batches,
+// a base offset other than 0, a producer id without a sequence, a record
+// without a key on a compacted topic), and the idempotence errors of
+// producers.go. Transactional batches are INVALID_TXN_STATE until
+// transactions exist. v5+ returns the log start offset, and v8+ an error
+// message. Produce by topic id (v13) is not served.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/metadata"
+	"github.com/samsa-io/samsa/record"
+	"github.com/samsa-io/samsa/storage"
+)
+
+// produced is the outcome of one partition's batch.
+type produced struct {
+	baseOffset    int64
+	logAppendTime int64
+	logStart      int64
+	// log and end are set when the batch is in the log: it is durable once
+	// the log is durable up to end.
+	log *storage.Log
+	end int64
+	err error
+}
+
+func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.ProduceRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	img := b.meta.Image()
+	acksOK := req.Acks == -1 || req.Acks == 0 || req.Acks == 1
+
+	results := make([][]produced, len(req.Topics))
+	for i, rt := range req.Topics {
+		results[i] = make([]produced, len(rt.Partitions))
+		for j, rp := range rt.Partitions {
+			if !acksOK {
+				results[i][j] = produced{err: fmt.Errorf("%w: acks must be -1, 0 or 1, not %d", kerr.InvalidRequiredAcks, req.Acks)}
+				continue
+			}
+			results[i][j] = b.produceBatch(img, r.version, rt.Topic, rp.Partition, rp.Records)
+		}
+	}
+	if req.Acks == 0 {
+		return nil
+	}
+	if req.Acks == -1 {
+		waitDurable(results)
+	}
+
+	for i, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for j, rp := range rt.Partitions {
+			res := results[i][j]
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			if res.err != nil {
+				sp.ErrorCode = errorCode(res.err)
+				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+				if r.version >= 8 {
+					msg := res.err.Error()
+					sp.ErrorMessage = &msg
+				}
+			} else {
+				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.baseOffset, res.logAppendTime, res.logStart
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// waitDurable waits until every written batch is durable, all partitions at
+// once so that they share a group-commit round. A partition whose log cannot
+// be made durable gets the error.
+func waitDurable(results [][]produced) {
+	var wg sync.WaitGroup
+	for i := range results {
+		for j := range results[i] {
+			res := &results[i][j]
+			if res.err != nil || res.log == nil {
+				continue
+			}
+			wg.Go(func() {
+				if err := res.log.WaitDurable(res.end); err != nil {
+					res.err = err
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// produceBatch checks one partition's records and appends them.
+func (b *Broker) produceBatch(img *metadata.Image, version int16, topic string, p int32, batch []byte) produced {
+	t := img.Topics[topic]
+	if t == nil || p < 0 || int(p) >= len(t.Partitions) {
+		return produced{err: fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topic, p)}
+	}
+	if isInternalTopic(topic) {
+		return produced{err: fmt.Errorf("%w: clients cannot write to the internal topic %s", kerr.InvalidTopicException, topic)}
+	}
+	part, ok := b.parts.get(topic, p)
+	if !ok {
+		return produced{err: fmt.Errorf("%w: %s-%d is not ready on this broker", kerr.UnknownTopicOrPartition, topic, p)}
+	}
+	h, err := checkProduceBatch(version, batch)
+	if err != nil {
+		return produced{err: err}
+	}
+	cfg := part.log.Config()
+	if int64(len(batch)) > cfg.MaxMessageBytes {
+		return produced{err: fmt.Errorf("%w: the batch is %d bytes, max.message.bytes is %d",
+			kerr.MessageTooLarge, len(batch), cfg.MaxMessageBytes)}
+	}
+	if codec, ok := b.topicCodec(img, t); ok && codec != h.Attributes.Codec() {
+		if batch, err = recompress(batch, codec); err != nil {
+			return produced{err: err}
+		}
+	}
+	record.SetPartitionLeaderEpoch(batch, t.Partitions[p].LeaderEpoch)
+
+	if h.ProducerID < 0 {
+		res, err := part.log.Append(batch)
+		if err != nil {
+			return produced{err: err}
+		}
+		return produced{baseOffset: res.BaseOffset, logAppendTime: res.LogAppendTime, logStart: res.LogStart,
+			log: part.log, end: res.LastOffset + 1}
+	}
+	return b.produceIdempotent(part, h, batch)
+}
+
+// produceIdempotent appends a batch with a producer id: checked against the
+// partition's producer state and recorded in it, atomically with the append.
+func (b *Broker) produceIdempotent(part *partition, h record.Header, batch []byte) produced {
+	pt := part.producers
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	if err := loadProducers(pt, b.cfg.FS, part.log); err != nil {
+		b.logger.Error("rebuilding producer state", "partition", part.tp, "err", err)
+		return produced{err: fmt.Errorf("%w: producer state of %s could not be rebuilt", kerr.KafkaStorageError, part.tp)}
+	}
+	info := batchProducerInfo(h)
+	dup, err := pt.check(info)
+	if err != nil {
+		return produced{err: err}
+	}
+	if dup != nil {
+		return produced{baseOffset: dup.firstOffset, logAppendTime: dup.logAppendTime,
+			logStart: part.log.Offsets().LogStart, log: part.log, end: dup.lastOffset + 1}
+	}
+	res, err := part.log.Append(batch)
+	if err != nil {
+		return produced{err: err}
+	}
+	pt.record(info, producerBatch{
+		firstSeq: info.firstSeq, lastSeq: info.lastSeq,
+		firstOffset: res.BaseOffset, lastOffset: res.LastOffset,
+		logAppendTime: res.LogAppendTime,
+	})
+	return produced{baseOffset: res.BaseOffset, logAppendTime: res.LogAppendTime, logStart: res.LogStart,
+		log: part.log, end: res.LastOffset + 1}
+}
+
+// minBatchPrefix is how much of a batch shows its magic byte.
+const minBatchPrefix = 17
+
+// checkProduceBatch applies the checks Kafka makes on a produce request's
+// records before the log sees them, and returns the batch header.
+func checkProduceBatch(version int16, b []byte) (record.Header, error) {
+	if len(b) == 0 {
+		return record.Header{}, fmt.Errorf("%w: produce requests v3+ need exactly one record batch per partition, got none",
+			record.ErrInvalidRecord)
+	}
+	if len(b) >= minBatchPrefix && b[16] != record.MagicV2 {
+		return record.Header{}, fmt.Errorf("%w: produce requests v3+ may only hold record batches of magic 2, got magic %d",
+			record.ErrInvalidRecord, int8(b[16]))
+	}
+	h, err := record.ParseHeader(b)
+	if err != nil {
+		return record.Header{}, err
+	}
+	if rest := b[min(h.Size(), len(b)):]; len(rest) > 0 {
+		if _, err := record.ParseHeader(rest); err == nil {
+			return record.Header{}, fmt.Errorf("%w: produce requests v3+ may hold exactly one record batch per partition",
+				record.ErrInvalidRecord)
+		}
+		// Trailing bytes that are not a batch: Validate reports the size.
+	}
+	switch {
+	case version < 7 && h.Attributes.Codec() == record.CodecZstd:
+		return h, fmt.Errorf("%w: produce requests before v7 may not use zstd", record.ErrUnsupportedCodec)
+	case h.Attributes.Control():
+		return h, fmt.Errorf("%w: clients may not write control batches", record.ErrInvalidRecord)
+	case h.BaseOffset != 0:
+		return h, fmt.Errorf("%w: the batch's base offset must be 0, not %d", record.ErrInvalidRecord, h.BaseOffset)
+	case h.ProducerID >= 0 && h.BaseSequence < 0:
+		return h, fmt.Errorf("%w: batch of producer %d has no sequence number", record.ErrInvalidRecord, h.ProducerID)
+	case h.Attributes.Transactional():
+		return h, fmt.Errorf("%w: transactions are not supported yet", kerr.InvalidTxnState)
+	}
+	return h, nil
+}
+
+// topicCodec returns the codec a topic's compression.type imposes, ok false
+// for "producer" (keep the batch's).
+func (b *Broker) topicCodec(img *metadata.Image, t *metadata.Topic) (record.Codec, bool) {
+	def, _ := lookupTopicConfig("compression.type")
+	v, _ := topicConfigValue(def, t.Configs, brokerConfigs(img, b.cfg.NodeID))
+	if v == "producer" {
+		return 0, false
+	}
+	codec, err := record.ParseCodec(v)
+	return codec, err == nil
+}
+
+// recompress rebuilds a batch with another codec, keeping its records,
+// timestamps and producer fields.
+func recompress(b []byte, codec record.Codec) ([]byte, error) {
+	h, err := record.Validate(b, record.ValidateOptions{VerifyRecords: true})
+	if err != nil {
+		return nil, err
+	}
+	recs, err := record.Records(b)
+	if err != nil {
+		return nil, err
+	}
+	opts := record.DefaultBuildOptions()
+	opts.Codec = codec
+	opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = h.ProducerID, h.ProducerEpoch, h.BaseSequence
+	opts.PartitionLeaderEpoch = h.PartitionLeaderEpoch
+	opts.LogAppendTime = h.Attributes.LogAppendTime()
+	out, err := record.Build(opts, recs)
+	if err != nil {
+		return nil, fmt.Errorf("recompressing a batch with %s: %w", codec, err)
+	}
+	return out, nil
+}
