@@ -17,7 +17,7 @@ package broker
 // acks: 0 writes and sends no response (Kafka would also close the
 // connection after an error, to make the client refresh its metadata; Samsa
 // does not); 1 answers once the batches are appended; -1 (all) answers once
-// they are durable (storage.Log.WaitDurable, one group-commit round for all
+// they are durable (storage.WaitDurableAll: one group-commit round for all
 // the request's partitions). Anything else is INVALID_REQUIRED_ACKS. The
 // request timeout is not used: nothing here waits on other replicas yet.
 //
@@ -35,7 +35,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -104,25 +103,31 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 	return resp
 }
 
-// waitDurable waits until every written batch is durable, all partitions at
-// once so that they share a group-commit round. A partition whose log cannot
-// be made durable gets the error.
+// waitDurable waits until every written batch is durable, all partitions
+// in one group-commit round (storage.WaitDurableAll). When that fails, each
+// log is asked again, which answers at once, to find the partitions whose
+// log failed.
 func waitDurable(results [][]produced) {
-	var wg sync.WaitGroup
+	var logs []*storage.Log
+	var ends []int64
+	for i := range results {
+		for _, res := range results[i] {
+			if res.err == nil && res.log != nil {
+				logs, ends = append(logs, res.log), append(ends, res.end)
+			}
+		}
+	}
+	if len(logs) == 0 || storage.WaitDurableAll(logs, ends) == nil {
+		return
+	}
 	for i := range results {
 		for j := range results[i] {
 			res := &results[i][j]
-			if res.err != nil || res.log == nil {
-				continue
+			if res.err == nil && res.log != nil {
+				res.err = res.log.WaitDurable(res.end)
 			}
-			wg.Go(func() {
-				if err := res.log.WaitDurable(res.end); err != nil {
-					res.err = err
-				}
-			})
 		}
 	}
-	wg.Wait()
 }
 
 // produceBatch checks one partition's records and appends them.
