@@ -18,7 +18,7 @@ const (
 // batch with that base offset starts. It is held in memory in the same bytes
 // as on disk; the file is only appended to.
 type offsetIndex struct {
-	file    vfs.File
+	file    *indexFile
 	buf     []byte // the entries, as on disk
 	written int    // bytes of buf already in file
 }
@@ -99,7 +99,7 @@ func (x *offsetIndex) check(logSize int64) error {
 // the relative base offset of the batch that carried it. Every batch before
 // that batch has a max timestamp no larger than the entry's.
 type timeIndex struct {
-	file    vfs.File
+	file    *indexFile
 	buf     []byte
 	written int
 }

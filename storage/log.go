@@ -462,7 +462,8 @@ func (l *Log) loadSegments(segs ...*segment) error {
 		if s.loaded || s.refs.Load() <= 0 {
 			continue
 		}
-		if err := s.loadIndexes(); err != nil {
+		err := s.loadIndexes()
+		if err = errors.Join(err, s.closeIndexFiles()); err != nil {
 			return err
 		}
 	}
@@ -486,7 +487,7 @@ func (l *Log) Close() error {
 	var err error
 	if l.failed == nil {
 		a := l.active()
-		err = errors.Join(a.idx.persist(), a.tidx.persist(), a.sync())
+		err = a.sync()
 	}
 	for _, s := range l.segs {
 		s.release()

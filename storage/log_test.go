@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -460,5 +461,38 @@ func TestFlushMsSyncsInTheBackground(t *testing.T) {
 	defer l2.Close()
 	if got := l2.Offsets().LogEnd; got != 3 {
 		t.Fatalf("after the timed flush and a crash: end %d, want 3", got)
+	}
+}
+
+func TestLogHoldsOneOpenFilePerSegment(t *testing.T) {
+	openFDs := func() int {
+		fds, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("needs /proc/self/fd")
+		}
+		return len(fds)
+	}
+	dir := filepath.Join(t.TempDir(), "fd-0")
+	opts := Options{FS: vfs.Default, Logger: quietLogger()}
+	l, err := Open(dir, smallConfig(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		mustAppend(t, l, valueBatch(t, 3, 1, "fd-test-value-padding"))
+	}
+	segments := len(l.segs)
+	l.Close()
+	before := openFDs()
+	opts.Clean = true
+	l, err = Open(dir, smallConfig(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	readRecords(t, l, 0) // loads every sealed segment's indexes
+	mustAppend(t, l, valueBatch(t, 1, 1, "more"))
+	if got := openFDs() - before; got != segments && got != len(l.segs) {
+		t.Fatalf("%d files open for a log of %d segments, want one each", got, len(l.segs))
 	}
 }

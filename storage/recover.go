@@ -124,7 +124,15 @@ func (l *Log) load(clean bool, cfg *Config) error {
 			return err
 		}
 	}
-	return l.settle(recovered)
+	if err := l.settle(recovered); err != nil {
+		return err
+	}
+	for _, s := range l.segs {
+		if err := s.closeIndexFiles(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // settle fixes the offsets after the segments are loaded.
@@ -257,26 +265,23 @@ func (l *Log) tidyDir() ([]int64, error) {
 	return bases, nil
 }
 
-// openIndexFiles opens (creating when missing) the segment's index files.
+// openIndexFiles prepares the segment's index files, noting when one is
+// missing (it is created when first used).
 func (s *segment) openIndexFiles() error {
-	open := func(suffix string) (vfs.File, error) {
-		f, err := s.fs.OpenAppend(s.path(suffix))
-		if errors.Is(err, notExist) {
+	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+		if _, err := s.fs.Stat(s.path(suffix)); errors.Is(err, notExist) {
 			s.indexMissing = true
-			f, err = s.fs.Create(s.path(suffix))
-		}
-		return f, err
-	}
-	var err error
-	if s.idx.file == nil {
-		if s.idx.file, err = open(indexSuffix); err != nil {
+		} else if err != nil {
 			return err
 		}
 	}
-	if s.tidx.file == nil {
-		s.tidx.file, err = open(timeIndexSuffix)
+	if s.idx.file == nil {
+		s.idx.file = s.indexFile(indexSuffix)
 	}
-	return err
+	if s.tidx.file == nil {
+		s.tidx.file = s.indexFile(timeIndexSuffix)
+	}
+	return nil
 }
 
 // openTrusted opens a segment of a cleanly closed log, or one below the

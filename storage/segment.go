@@ -91,6 +91,22 @@ func (s *segment) path(suffix string) string {
 	return filepath.Join(s.dir, segmentName(s.base, suffix))
 }
 
+func (s *segment) indexFile(suffix string) *indexFile {
+	return &indexFile{fs: s.fs, name: s.path(suffix)}
+}
+
+// closeIndexFiles closes the index files' handles (they reopen on use).
+func (s *segment) closeIndexFiles() error {
+	var err error
+	if s.idx.file != nil {
+		err = s.idx.file.Close()
+	}
+	if s.tidx.file != nil {
+		err = errors.Join(err, s.tidx.file.Close())
+	}
+	return err
+}
+
 // createSegment makes an empty segment. The caller syncs the directory.
 func createSegment(fs vfs.FS, dir string, base int64, logger *slog.Logger) (*segment, error) {
 	s := &segment{fs: fs, dir: dir, base: base, logger: logger, maxTs: -1, maxTsOffset: -1, firstTs: -1, loaded: true}
@@ -98,14 +114,14 @@ func createSegment(fs vfs.FS, dir string, base int64, logger *slog.Logger) (*seg
 	if s.log, err = fs.Create(s.path(logSuffix)); err != nil {
 		return nil, err
 	}
-	if s.idx.file, err = fs.Create(s.path(indexSuffix)); err != nil {
-		s.log.Close()
-		return nil, err
-	}
-	if s.tidx.file, err = fs.Create(s.path(timeIndexSuffix)); err != nil {
-		s.log.Close()
-		s.idx.file.Close()
-		return nil, err
+	s.idx.file, s.tidx.file = s.indexFile(indexSuffix), s.indexFile(timeIndexSuffix)
+	for _, x := range []*indexFile{s.idx.file, s.tidx.file} {
+		f, err := fs.Create(x.name)
+		if err != nil {
+			s.log.Close()
+			return nil, err
+		}
+		f.Close()
 	}
 	s.next.Store(base)
 	s.refs.Store(1)
@@ -185,10 +201,9 @@ func (s *segment) fits(n int, last int64, segmentBytes int64) bool {
 // segment unchanged when the write fails part way (the torn bytes are cut).
 func (s *segment) append(b []byte, h record.Header, indexInterval int64) error {
 	pos := s.size.Load()
+	// Index entries stay in memory until the segment is sealed or closed;
+	// after a crash recovery rebuilds the active segment's indexes anyway.
 	s.index(h.BaseOffset, pos, indexInterval)
-	if err := errors.Join(s.idx.persist(), s.tidx.persist()); err != nil {
-		return err
-	}
 	if _, err := s.log.Write(b); err != nil {
 		if terr := s.log.Truncate(pos); terr != nil {
 			return errors.Join(err, terr)
@@ -241,14 +256,16 @@ func (s *segment) addTimeEntry() {
 // is written and everything is synced.
 func (s *segment) seal() error {
 	s.addTimeEntry()
-	if err := s.tidx.persist(); err != nil {
-		return err
-	}
 	return s.sync()
 }
 
+// sync writes out the indexes and makes the segment durable.
 func (s *segment) sync() error {
-	return errors.Join(s.log.Sync(), s.idx.file.Sync(), s.tidx.file.Sync())
+	if err := errors.Join(s.idx.persist(), s.tidx.persist()); err != nil {
+		return err
+	}
+	err := errors.Join(s.log.Sync(), s.idx.file.Sync(), s.tidx.file.Sync())
+	return errors.Join(err, s.closeIndexFiles())
 }
 
 // locate returns the position of the first batch in the segment whose last
