@@ -72,7 +72,7 @@ type commitState struct {
 
 	// Written by the goroutine running a round, read after it ends.
 	target int64
-	seg    *segment
+	segs   []*segment
 	rerr   error
 }
 
@@ -154,7 +154,7 @@ func (c *Committer) await(waiting func() bool) {
 // that it covers only what the sync is sure to cover.
 func (c *Committer) run(round []*Log) {
 	for _, l := range round {
-		l.commit.target, l.commit.seg, l.commit.rerr = l.syncTarget()
+		l.syncTarget(&l.commit)
 	}
 	syncer, ok := c.fs.(vfs.FSSyncer)
 	if ok && c.threshold > 0 && len(round) >= c.threshold {
@@ -163,21 +163,29 @@ func (c *Committer) run(round []*Log) {
 		c.stats.SyncFSCalls++
 		c.mu.Unlock()
 		for _, l := range round {
-			if l.commit.seg != nil {
-				l.commit.seg.release()
-				l.commit.seg = nil
+			if len(l.commit.segs) > 0 && l.commit.rerr == nil {
 				l.commit.rerr = err
 			}
+			l.commit.releaseSegs()
 		}
 		return
 	}
 	for _, l := range round {
-		if s := l.commit.seg; s != nil {
-			l.commit.rerr = s.log.Sync()
-			s.release()
-			l.commit.seg = nil
+		for _, s := range l.commit.segs {
+			if err := s.log.Sync(); err != nil && l.commit.rerr == nil {
+				l.commit.rerr = err
+			}
 		}
+		l.commit.releaseSegs()
 	}
+}
+
+func (cs *commitState) releaseSegs() {
+	for i, s := range cs.segs {
+		s.release()
+		cs.segs[i] = nil
+	}
+	cs.segs = cs.segs[:0]
 }
 
 // truncated lowers the log's durable point after a truncation.

@@ -247,10 +247,21 @@ func (c *compaction) rewrite(ctx context.Context, l *Log, s *segment) error {
 	}
 	changed := false
 	var written int64
+	segEnd := s.next.Load() // a sealed segment ends where the next begins
 	err = c.forEachBatch(ctx, s, func(h record.Header, b []byte) error {
 		out, keep, err := c.filterBatch(h, b)
 		if err != nil {
 			return err
+		}
+		if !keep && h.LastOffset()+1 == segEnd {
+			// The last batch of a segment stays, emptied, so that every
+			// segment still ends where the next begins: recovery relies on
+			// it to tell a torn segment from a compacted one.
+			out, err = emptyBatch(h)
+			if err != nil {
+				return err
+			}
+			keep = true
 		}
 		if !keep {
 			changed = true
@@ -354,6 +365,23 @@ func (c *compaction) filterBatch(h record.Header, b []byte) (out []byte, keep bo
 	return out, true, nil
 }
 
+// emptyBatch is a batch with no records in place of h: the same offsets,
+// max timestamp and producer fields.
+func emptyBatch(h record.Header) ([]byte, error) {
+	return record.Build(record.BuildOptions{
+		BaseOffset:           h.BaseOffset,
+		Codec:                record.CodecNone,
+		Transactional:        h.Attributes.Transactional(),
+		ProducerID:           h.ProducerID,
+		ProducerEpoch:        h.ProducerEpoch,
+		BaseSequence:         h.BaseSequence,
+		PartitionLeaderEpoch: h.PartitionLeaderEpoch,
+		LastOffsetDelta:      h.LastOffsetDelta,
+		DeleteHorizon:        -1,
+		MaxTimestamp:         h.MaxTimestamp,
+	}, nil)
+}
+
 // swapIn replaces segment s with the compacted copy in the file cleaned. The
 // steps are ordered so that a crash at any point leaves either the original
 // or the copy, never a mix (see tidyDir): the copy becomes .swap, the old
@@ -406,7 +434,8 @@ func (l *Log) swapIn(s *segment, cleaned string) error {
 		}
 		ns.next.Store(l.segs[i+1].base)
 		l.segs[i] = ns
-		s.release() // the log's reference; its files are already replaced
+		l.forgetUnsyncedLocked(s) // the synced copy replaces it
+		s.release()               // the log's reference; its files are already replaced
 		return nil
 	}()
 	if err != nil {

@@ -358,7 +358,7 @@ func TestReadsRunDuringCompaction(t *testing.T) {
 				}
 				var last int64
 				for b := res.Data; len(b) > 0; {
-					h, err := record.Validate(b[:mustSize(b)], record.ValidateOptions{VerifyRecords: true})
+					h, err := record.Validate(b[:mustSize(b)], record.ValidateOptions{VerifyRecords: true, AllowCompacted: true})
 					if err != nil {
 						errs <- err
 						return
@@ -423,5 +423,40 @@ func TestCompactedBatchesSurviveFullRecoveryAndRecompaction(t *testing.T) {
 	}
 	if got := l2.Offsets().LogEnd; got != 300 {
 		t.Fatalf("log end %d, want 300", got)
+	}
+}
+
+func TestCompactionKeepsEachSegmentsLastBatchEmptied(t *testing.T) {
+	e := newEnv(t)
+	l := e.open(compactConfig(), false)
+	defer l.Close()
+	// Every batch is later superseded: only an empty last batch per
+	// segment may remain below the active segment.
+	keyedLog(t, l, e, 200, 1, nil)
+	mustAppend(t, l, batch(t, record.CodecNone, kv{key: "k0", value: "final", ts: 1}))
+	l.Roll()
+	if len(l.segs) < 4 {
+		t.Fatal("test needs several sealed segments")
+	}
+	if _, err := l.Compact(context.Background(), CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range l.segs[:len(l.segs)-2] { // the last sealed one holds "final"
+		res, err := l.Read(nil, s.base, 1<<20, l.segs[i+1].base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last record.Header
+		for b := res.Data; len(b) > 0; {
+			last, _ = record.ParseHeader(b)
+			b = b[last.Size():]
+		}
+		if last.LastOffset()+1 != l.segs[i+1].base || last.NumRecords != 0 {
+			t.Fatalf("segment %d: last batch [%d,%d] with %d records; want an empty batch ending at %d",
+				s.base, last.BaseOffset, last.LastOffset(), last.NumRecords, l.segs[i+1].base-1)
+		}
+	}
+	if got := contents(t, l); len(got) != 1 {
+		t.Fatalf("records left: %v", got)
 	}
 }

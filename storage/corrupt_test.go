@@ -129,6 +129,9 @@ func buildFixture(t testing.TB, clean bool) *fixture {
 			t.Fatal(err)
 		}
 	} else {
+		// Sealed segments are below the recovery point once the background
+		// sealer is done with them: the cases rely on it.
+		waitSealed(l)
 		fx.fs = fx.fs.CrashClone(vfs.CrashOptions{})
 	}
 	// Find where each batch went.

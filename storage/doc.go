@@ -60,9 +60,9 @@
 //	crc32c 1b2e33f0
 //
 // The log start offset is moved by DeleteRecords and by retention; the
-// recovery point is the base of the active segment when the last segment was
-// sealed (everything below it was fsynced with its indexes); cleaned-to is
-// where the last compaction pass stopped.
+// recovery point is the base of the first segment not yet known to be
+// fsynced with its indexes (everything below it was); cleaned-to is where
+// the last compaction pass stopped.
 //
 // # Durability
 //
@@ -76,10 +76,13 @@
 // Large rounds may use one syncfs(2) instead of an fsync per file
 // (StoreOptions.SyncFSThreshold). flush.messages=N>1 fsyncs after N records,
 // flush.ms=T at least every T; under those policies WaitDurable does not wait,
-// and an append is durable only once a flush has covered it. Sealing a
-// segment always fsyncs it with its indexes and the directory, whatever the
-// policy. A failed fsync fails the log: it refuses writes until reopened,
-// since the kernel may have dropped the dirty pages it could not write.
+// and an append is durable only once a flush has covered it. A segment that
+// rolls is fsynced with its indexes in the background, whatever the policy
+// (a group commit that needs its tail durable syncs it too), and the
+// recovery point then moves past it; the new segment's directory entry is
+// synced before it takes an append. A failed fsync fails the log: it refuses
+// writes until reopened, since the kernel may have dropped the dirty pages it
+// could not write.
 //
 // # Recovery
 //

@@ -166,3 +166,7 @@ func offsetsOf(recs []record.Record) []int64 {
 }
 
 func equalBytes(a, b []byte) bool { return bytes.Equal(a, b) }
+
+// waitSealed waits until the background sealer has fsynced every rolled
+// segment and recorded the recovery point.
+func waitSealed(l *Log) { l.sealers.Wait() }

@@ -54,8 +54,9 @@ type ReadResult struct {
 // Log is one partition: a directory of segments. It is safe for concurrent
 // use: appends are serialised, reads run in parallel with them.
 //
-// Lock order: Log.mu, then Committer.mu. A round of the Committer takes
-// Log.mu without holding Committer.mu.
+// Lock order: Log.mu, then cpMu, then Committer.mu. A round of the
+// Committer takes Log.mu without holding Committer.mu; the sealer takes
+// cpMu without holding Log.mu.
 type Log struct {
 	dir       string
 	fs        vfs.FS
@@ -75,6 +76,12 @@ type Log struct {
 	closed        bool       // guarded by mu
 	failed        error      // sticky I/O failure; guarded by mu
 	unflushed     int64      // records since the last flush; guarded by mu
+	unsynced      []*segment // sealed, fsync pending (seal.go), each referenced; guarded by mu
+	sealing       bool       // a sealer goroutine runs; guarded by mu
+	sealers       sync.WaitGroup
+	cpSeq         uint64     // checkpoints taken; guarded by mu
+	cpMu          sync.Mutex // serialises checkpoint writes; after mu
+	cpWritten     uint64     // the newest checkpoint written; guarded by cpMu
 	flushTimer    *time.Timer
 	changed       chan struct{} // closed on the next append, made on demand; guarded by mu
 
@@ -275,26 +282,6 @@ func (l *Log) shouldRollLocked(n int, last, maxTs int64, cfg *Config) bool {
 	return s.firstTs >= 0 && maxTs-s.firstTs > cfg.SegmentMs.Milliseconds()
 }
 
-// rollLocked seals the active segment and starts a new one at the log end.
-// Everything below the new segment is then durable, which the recovery point
-// records.
-func (l *Log) rollLocked() error {
-	if err := l.active().seal(); err != nil {
-		return err
-	}
-	s, err := createSegment(l.fs, l.dir, l.next, l.logger)
-	if err != nil {
-		return err
-	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
-		s.remove()
-		return err
-	}
-	l.segs = append(l.segs, s)
-	l.recoveryPoint = l.next
-	return l.writeCheckpointLocked()
-}
-
 // Roll starts a new segment now, unless the active one is empty.
 func (l *Log) Roll() error {
 	l.mu.Lock()
@@ -310,10 +297,6 @@ func (l *Log) Roll() error {
 		return err
 	}
 	return nil
-}
-
-func (l *Log) writeCheckpointLocked() error {
-	return writeCheckpoint(l.fs, l.dir, checkpoint{LogStart: l.logStart, RecoveryPoint: l.recoveryPoint, CleanedTo: l.cleanedTo})
 }
 
 // WaitDurable returns once every offset below end is durable under the
@@ -375,20 +358,27 @@ func (l *Log) timedFlush() {
 
 // syncTarget returns, for the committer, the log end offset and the active
 // segment (referenced) whose fsync makes it durable.
-func (l *Log) syncTarget() (int64, *segment, error) {
+// syncTarget sets, for the committer, the log end offset and the segments
+// (referenced) whose fsync makes it durable: the active one, and any sealed
+// one whose background fsync has not finished.
+func (l *Log) syncTarget(cs *commitState) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	if l.failed != nil {
-		return 0, nil, l.failed
+	cs.segs, cs.rerr = cs.segs[:0], nil
+	switch {
+	case l.failed != nil:
+		cs.rerr = l.failed
+		return
+	case l.closed:
+		cs.target = l.next // Close synced everything
+		return
 	}
-	if l.closed {
-		return l.next, nil, nil // Close synced everything
+	for _, s := range append(l.unsynced, l.active()) {
+		if s.acquire() {
+			cs.segs = append(cs.segs, s)
+		}
 	}
-	s := l.active()
-	if !s.acquire() {
-		return 0, nil, ErrClosed
-	}
-	return l.next, s, nil
+	cs.target = l.next
 }
 
 // segmentIndexLocked returns the index of the segment holding offset: the
@@ -486,12 +476,21 @@ func (l *Log) Close() error {
 	l.notifyLocked()
 	var err error
 	if l.failed == nil {
-		a := l.active()
-		err = a.sync()
+		for _, s := range l.unsynced {
+			err = errors.Join(err, s.sync())
+		}
+		err = errors.Join(err, l.active().sync())
 	}
+	for _, s := range l.unsynced {
+		s.release()
+	}
+	l.unsynced = nil
 	for _, s := range l.segs {
 		s.release()
 	}
+	l.mu.Unlock()
+	l.sealers.Wait()
+	l.mu.Lock()
 	if err != nil {
 		return fmt.Errorf("storage: close %s: %w", l.dir, err)
 	}

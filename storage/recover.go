@@ -95,6 +95,11 @@ func (l *Log) load(clean bool, cfg *Config) error {
 			if err != nil {
 				return err
 			}
+			// Every segment ends where the next begins (a roll starts the
+			// next at the log end; compaction keeps each segment's last
+			// batch). One that ends short lost its unsynced tail in a crash
+			// while a later segment kept data: nothing after it is sure.
+			cut = cut || (!last && s.next.Load() != nextBase)
 			recovered = true
 			if cut {
 				l.next = s.next.Load()

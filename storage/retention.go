@@ -56,6 +56,7 @@ func (l *Log) deleteSegmentsLocked(drop func(s, next *segment) bool) (int, error
 			}
 		}
 		l.segs = l.segs[1:]
+		l.forgetUnsyncedLocked(s)
 		if err := s.remove(); err != nil {
 			l.failLocked(err)
 			return n, err

@@ -252,13 +252,6 @@ func (s *segment) addTimeEntry() {
 	s.tidx.append(s.maxTs, uint32(s.maxTsOffset-s.base))
 }
 
-// seal makes the segment read-only in spirit: its final time index entry
-// is written and everything is synced.
-func (s *segment) seal() error {
-	s.addTimeEntry()
-	return s.sync()
-}
-
 // sync writes out the indexes and makes the segment durable.
 func (s *segment) sync() error {
 	if err := errors.Join(s.idx.persist(), s.tidx.persist()); err != nil {

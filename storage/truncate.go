@@ -28,6 +28,9 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 }
 
 func (l *Log) truncateLocked(offset int64) (int64, error) {
+	if err := l.syncUnsyncedLocked(); err != nil {
+		return 0, err
+	}
 	// Whole segments starting at or after offset go, except the first.
 	i := l.segmentIndexLocked(offset)
 	for len(l.segs) > i+1 {
