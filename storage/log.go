@@ -464,7 +464,16 @@ func (l *Log) loadSegments(segs ...*segment) error {
 // indexes are all durable, so the caller may record a clean shutdown.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	err := l.closeLocked()
+	l.mu.Unlock()
+	l.sealers.Wait() // a sealer finds the log closed and stops
+	if err != nil {
+		return fmt.Errorf("storage: close %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+func (l *Log) closeLocked() error {
 	if l.closed {
 		return nil
 	}
@@ -474,8 +483,8 @@ func (l *Log) Close() error {
 		l.flushTimer = nil
 	}
 	l.notifyLocked()
-	var err error
-	if l.failed == nil {
+	err := l.failed
+	if err == nil {
 		for _, s := range l.unsynced {
 			err = errors.Join(err, s.sync())
 		}
@@ -488,13 +497,7 @@ func (l *Log) Close() error {
 	for _, s := range l.segs {
 		s.release()
 	}
-	l.mu.Unlock()
-	l.sealers.Wait()
-	l.mu.Lock()
-	if err != nil {
-		return fmt.Errorf("storage: close %s: %w", l.dir, err)
-	}
-	return l.failed
+	return err
 }
 
 // Delete closes the log and removes its directory.

@@ -70,6 +70,11 @@ func (l *Log) runSealer() {
 		}
 
 		l.mu.Lock()
+		if l.closed {
+			l.sealing = false // Close synced what was left
+			l.mu.Unlock()
+			return
+		}
 		if err != nil {
 			l.failLocked(err)
 			l.sealing = false
