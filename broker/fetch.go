@@ -29,12 +29,14 @@ package broker
 // and v17 leader and directory tags for followers. Requests below v10 get
 // UNSUPPORTED_COMPRESSION_TYPE for a partition whose data is zstd, as Kafka.
 //
-// Fetch sessions: Samsa never creates one. A request with session id 0 and
-// epoch 0 (asking for a session) or -1 (no session) is a full fetch and is
-// answered with session id 0, which tells the client that no session was
-// created: it sends full fetches from then on, as Kafka's clients do with a
-// broker whose session cache is full. Any other session id or epoch is
-// FETCH_SESSION_ID_NOT_FOUND; forgotten_topics_data is ignored.
+// Fetch sessions: Samsa never creates one. A request with epoch 0 (asking
+// for a session) or -1 (no session) is a full fetch whatever its session id
+// (Kafka closes the session named, if any; kafka-go sends id -1 and epoch
+// -1) and is answered with session id 0, which tells the client that no
+// session was created: it sends full fetches from then on, as Kafka's
+// clients do with a broker whose session cache is full. Any other epoch is
+// an incremental fetch in a session that does not exist:
+// FETCH_SESSION_ID_NOT_FOUND. forgotten_topics_data is ignored.
 
 import (
 	"context"
@@ -69,7 +71,7 @@ type fetchRead struct {
 
 func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.SessionID != 0 || (req.SessionEpoch != 0 && req.SessionEpoch != -1) {
+	if req.SessionEpoch != 0 && req.SessionEpoch != -1 {
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return resp
 	}
@@ -148,11 +150,17 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 			if rd.err != nil {
 				sp.ErrorCode = errorCode(rd.err)
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+				sp.RecordBatches = []byte{}
 			} else {
 				sp.HighWatermark = rd.offsets.HighWatermark
 				sp.LastStableOffset = rd.offsets.LastStable
 				sp.LogStartOffset = rd.offsets.LogStart
-				sp.RecordBatches = buf[rd.start:rd.end]
+				// Never null: librdkafka rejects a null record set
+				// ("invalid MessageSetSize -1") and kmsg sends nil as null.
+				sp.RecordBatches = buf[rd.start:rd.end:rd.end]
+				if sp.RecordBatches == nil {
+					sp.RecordBatches = []byte{}
+				}
 				if readCommitted {
 					sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 				}

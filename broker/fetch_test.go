@@ -204,6 +204,9 @@ func TestFetchLongPollTimesOutEmpty(t *testing.T) {
 	if p.ErrorCode != 0 || len(p.RecordBatches) != 0 || p.HighWatermark != 0 || p.LogStartOffset != 0 || p.LastStableOffset != 0 {
 		t.Fatalf("fetch of an empty partition: %+v", p)
 	}
+	if p.RecordBatches == nil {
+		t.Fatal("an empty partition's record set came back null; librdkafka rejects that (invalid MessageSetSize -1)")
+	}
 }
 
 func TestFetchReturnsFirstBatchWholeAndHonoursLimits(t *testing.T) {
@@ -295,6 +298,14 @@ func TestFetchErrors(t *testing.T) {
 	req.SessionEpoch = 0
 	if resp := doFetch(t, deadlineCtx(t), cl, req); resp.SessionID != 0 {
 		t.Errorf("session created: %d", resp.SessionID)
+	}
+	// Epoch -1 is a sessionless full fetch whatever the session id; kafka-go
+	// sends id -1.
+	for _, id := range []int32{0, -1, 12} {
+		req.SessionID, req.SessionEpoch = id, -1
+		if resp := doFetch(t, deadlineCtx(t), cl, req); resp.ErrorCode != 0 || resp.SessionID != 0 || len(resp.Topics) != 1 {
+			t.Errorf("full fetch with session id %d: %+v", id, resp)
+		}
 	}
 	req.SessionID, req.SessionEpoch = 12, 1
 	resp, err := req.RequestWith(deadlineCtx(t), cl)
