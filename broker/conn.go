@@ -37,6 +37,32 @@ type request struct {
 	clientID      string
 	body          kmsg.Request
 	conn          *conn
+
+	// Produce requests of one connection append in request order, as
+	// Kafka's one-request-at-a-time connections do; an idempotent producer
+	// pipelines batches and relies on it. turn is closed when the previous
+	// Produce of the connection has appended (nil for the first), appended
+	// is closed by passTurn. Both are set by the reader before the handler
+	// starts and nil for other APIs.
+	turn     <-chan struct{}
+	appended chan struct{}
+	passOnce sync.Once
+}
+
+// waitTurn waits until the connection's previous Produce request has made
+// its appends.
+func (r *request) waitTurn() {
+	if r.turn != nil {
+		<-r.turn
+	}
+}
+
+// passTurn lets the connection's next Produce request append. The
+// connection calls it when the handler returns, if the handler has not.
+func (r *request) passTurn() {
+	if r.appended != nil {
+		r.passOnce.Do(func() { close(r.appended) })
+	}
 }
 
 // pending is a request's place in the response order. out is nil when no
@@ -59,6 +85,7 @@ func (c *conn) serve(ctx context.Context) {
 	var handlers sync.WaitGroup
 	defer handlers.Wait()
 	r := bufio.NewReaderSize(c.nc, 64<<10)
+	var lastProduce chan struct{} // the previous Produce's appended
 	for {
 		frame, err := c.readFrame(r)
 		if err != nil {
@@ -87,8 +114,13 @@ func (c *conn) serve(ctx context.Context) {
 			close(p.done)
 			return
 		}
+		if req.key == int16(kmsg.Produce) {
+			req.turn, req.appended = lastProduce, make(chan struct{})
+			lastProduce = req.appended
+		}
 		handlers.Go(func() {
 			defer close(p.done)
+			defer req.passTurn()
 			defer func() {
 				if v := recover(); v != nil {
 					c.logger.Error("handler panicked; closing connection", "api", kmsg.NameForKey(req.key),

@@ -62,6 +62,7 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 	acksOK := req.Acks == -1 || req.Acks == 0 || req.Acks == 1
 
 	results := make([][]produced, len(req.Topics))
+	r.waitTurn() // appends in request order (conn.go)
 	for i, rt := range req.Topics {
 		results[i] = make([]produced, len(rt.Partitions))
 		for j, rp := range rt.Partitions {
@@ -72,6 +73,7 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 			results[i][j] = b.produceBatch(img, r.version, rt.Topic, rp.Partition, rp.Records)
 		}
 	}
+	r.passTurn()
 	if req.Acks == 0 {
 		return nil
 	}
