@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// userHZ is the unit of utime and stime in /proc/<pid>/stat: USER_HZ, which
+// Linux fixes at 100 for user space whatever the kernel's HZ.
+const userHZ = 100
+
+// brokerProc is one broker subprocess: `samsa serve` or kfakeserver.
+type brokerProc struct {
+	kind     string // "samsa" or "kfake"
+	cmd      *exec.Cmd
+	addr     string // Kafka API, host:port
+	httpAddr string // Samsa's HTTP API; empty for kfake
+	dataDir  string // removed by stop; empty for kfake
+	log      *os.File
+	exited   chan error // receives cmd.Wait's result
+}
+
+// freePort asks the kernel for a port that is free right now.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startSamsa runs `samsa serve` on a fresh data directory under dataRoot.
+func startSamsa(bin, dataRoot, logDir string) (*brokerProc, error) {
+	kafkaPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	httpPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(dataRoot, "samsa-")
+	if err != nil {
+		return nil, err
+	}
+	p := &brokerProc{
+		kind:     "samsa",
+		addr:     fmt.Sprintf("127.0.0.1:%d", kafkaPort),
+		httpAddr: fmt.Sprintf("127.0.0.1:%d", httpPort),
+		dataDir:  dir,
+	}
+	p.cmd = exec.Command(bin, "serve",
+		"--data-dir", dir,
+		"--kafka-addr", p.addr,
+		"--http-addr", p.httpAddr,
+		"--auto-create-topics=false",
+		"--log-level", "warn",
+	)
+	if err := p.start(logDir); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return p, nil
+}
+
+// startKfake runs kfakeserver (one in-memory kfake broker).
+func startKfake(bin, logDir string) (*brokerProc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p := &brokerProc{kind: "kfake", addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	p.cmd = exec.Command(bin, "-port", strconv.Itoa(port))
+	return p, p.start(logDir)
+}
+
+func (p *brokerProc) start(logDir string) error {
+	var err error
+	p.log, err = os.CreateTemp(logDir, p.kind+"-*.log")
+	if err != nil {
+		return err
+	}
+	p.cmd.Stdout = p.log
+	p.cmd.Stderr = p.log
+	if err := p.cmd.Start(); err != nil {
+		p.log.Close()
+		return err
+	}
+	p.exited = make(chan error, 1)
+	go func() { p.exited <- p.cmd.Wait() }()
+	if err := p.waitReady(30 * time.Second); err != nil {
+		p.stop()
+		return fmt.Errorf("%s did not become ready: %w (log: %s)", p.kind, err, p.log.Name())
+	}
+	return nil
+}
+
+// waitReady polls until the broker answers a Kafka request and, for Samsa,
+// /readyz says 200.
+func (p *brokerProc) waitReady(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cl.Ping(ctx)
+		if err == nil && p.httpAddr != "" {
+			err = httpReady(ctx, "http://"+p.httpAddr+"/readyz")
+		}
+		if err == nil {
+			return nil
+		}
+		select {
+		case exitErr := <-p.exited:
+			p.exited <- exitErr
+			return fmt.Errorf("exited: %v", exitErr)
+		case <-ctx.Done():
+			return err
+		case <-tick.C:
+		}
+	}
+}
+
+func httpReady(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// cpu is the process's user plus system CPU time so far, all threads.
+func (p *brokerProc) cpu() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: count from the ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc/<pid>/stat")
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	// fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(fields) < 13 {
+		return 0, errors.New("short /proc/<pid>/stat")
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * time.Second / userHZ, nil
+}
+
+// memory returns the process's resident set size now (VmRSS) and its peak
+// (VmHWM), in bytes.
+func (p *brokerProc) memory() (rss, peak int64, err error) {
+	m, err := p.status("VmRSS", "VmHWM")
+	return m["VmRSS"], m["VmHWM"], err
+}
+
+// status reads the named kB fields of /proc/<pid>/status, in bytes.
+func (p *brokerProc) status(names ...string) (map[string]int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	values := make(map[string]int64, len(names))
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), ":")
+		if !ok || !slices.Contains(names, name) {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		values[name] = kb << 10
+	}
+	return values, sc.Err()
+}
+
+// stop sends SIGTERM, waits for the exit (SIGKILL after 15 s) and removes
+// the data directory.
+func (p *brokerProc) stop() error {
+	defer p.log.Close()
+	if p.dataDir != "" {
+		defer os.RemoveAll(p.dataDir)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		return err
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+		return fmt.Errorf("%s did not exit within 15 s of SIGTERM; killed", p.kind)
+	}
+}
+
+// buildBinaries builds `samsa` and kfakeserver into dir.
+func buildBinaries(dir string) (samsaBin, kfakeBin string, err error) {
+	samsaBin = filepath.Join(dir, "samsa")
+	kfakeBin = filepath.Join(dir, "kfakeserver")
+	for _, b := range []struct{ out, pkg string }{
+		{samsaBin, "github.com/samsa-io/samsa/cmd/samsa"},
+		{kfakeBin, "github.com/samsa-io/samsa/bench/kfakeserver"},
+	} {
+		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		cmd.Stdout = os.Stderr
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return "", "", fmt.Errorf("go build %s: %w", b.pkg, err)
+		}
+	}
+	return samsaBin, kfakeBin, nil
+}
