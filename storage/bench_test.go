@@ -26,7 +26,7 @@ import (
 //   - nosync: flush.messages=MAX, no WaitDurable; against plain dd and dd
 //     conv=fdatasync (one sync at the end).
 //   - nosync-noroll: as nosync, with 2 GiB segments, so that the run does
-//     not include a segment roll.
+//     not include a segment roll (and its background fsync).
 //   - groupcommit: the default policy, WaitDurable after every append;
 //     against dd oflag=dsync (a sync per block, the like-for-like case) and
 //     dd conv=fdatasync.
@@ -40,7 +40,8 @@ func BenchmarkAppend1MiB(b *testing.B) {
 	})
 	b.Run("nosync-noroll", func(b *testing.B) {
 		// As nosync, with segments as large as allowed, so that a run of
-		// up to 2 GiB never rolls (a roll fsyncs the sealed segment).
+		// up to 2 GiB never rolls (a roll has the sealed segment fsynced in
+		// the background, while the appends go on).
 		cfg := noSyncConfig()
 		cfg.SegmentBytes = math.MaxInt32
 		benchAppend(b, batch, cfg, 1, false, []ddVariant{{"dd"}, {"dd-fdatasync", "conv=fdatasync"}})
@@ -211,40 +212,52 @@ func benchRead(b *testing.B, l *Log) {
 }
 
 // BenchmarkGroupCommit models a broker's acks=all produce path over many
-// partitions: each round appends one 1 KiB batch to every one of n logs
-// that share a Committer, then n waiting goroutines (one per partition, as
-// a producer per partition would have) call WaitDurable, and the round ends
-// when all are durable. It compares an fsync per log (SyncFSThreshold 0)
-// with one syncfs (SyncFSThreshold 1). ns/op is a whole round;
-// commit-ms/round is the WaitDurable part alone.
+// partitions: each wave appends one 1 KiB batch to every one of n logs that
+// share a Committer, then waits until all n are durable, in one of two ways:
+//
+//   - each: n goroutines (one per partition, started once and reused) each
+//     call WaitDurable for their log, as a producer per partition would;
+//   - all: one call to WaitDurableAll for the n logs, as one produce request
+//     for n partitions does (the broker's produce path).
+//
+// It compares an fsync per log (SyncFSThreshold 0) with one syncfs
+// (SyncFSThreshold 1). ns/op is a whole wave; commit-ms/wave is the
+// waiting part alone.
 func BenchmarkGroupCommit(b *testing.B) {
 	type mode struct {
 		name      string
 		threshold int
 	}
 	modes := []mode{{"fsync", 0}, {"syncfs", 1}}
+	waits := []string{"each", "all"}
 	for _, n := range []int{1, 4, 10, 100, 1000, 5000, 10000} {
 		b.Run(fmt.Sprintf("partitions=%d", n), func(b *testing.B) {
-			raiseFileLimit(b, uint64(3*n+1024))
+			// A log holds one open file per segment (its .log), and these
+			// logs have one segment each.
+			raiseFileLimit(b, uint64(n+1024))
 			root := benchRoot(b)
 			for _, m := range modes {
-				b.Run(m.name, func(b *testing.B) { benchGroupCommit(b, root, n, m.threshold, 0) })
+				for _, w := range waits {
+					b.Run(m.name+"/wait="+w, func(b *testing.B) { benchGroupCommit(b, root, n, m.threshold, 0, w == "all") })
+				}
 			}
 		})
 	}
 	// syncfs writes back every dirty page of the filesystem, also those of
 	// logs that do not fsync (flush.messages unset, Kafka's default). Here a
 	// neighbouring no-fsync log on the same filesystem takes 64 MiB before
-	// each round (not timed).
+	// each wave (not timed).
 	b.Run("partitions=100/neighbour=64MiB", func(b *testing.B) {
 		root := benchRoot(b)
 		for _, m := range modes {
-			b.Run(m.name, func(b *testing.B) { benchGroupCommit(b, root, 100, m.threshold, 64) })
+			for _, w := range waits {
+				b.Run(m.name+"/wait="+w, func(b *testing.B) { benchGroupCommit(b, root, 100, m.threshold, 64, w == "all") })
+			}
 		}
 	})
 }
 
-func benchGroupCommit(b *testing.B, root string, n, threshold, neighbourMiB int) {
+func benchGroupCommit(b *testing.B, root string, n, threshold, neighbourMiB int, waitAll bool) {
 	c := NewCommitter(CommitterOptions{FS: vfs.Default, Dir: root, SyncFSThreshold: threshold})
 	logs := make([]*Log, n)
 	batches := make([][]byte, n)
@@ -269,26 +282,40 @@ func benchGroupCommit(b *testing.B, root string, n, threshold, neighbourMiB int)
 		bigBatch = benchBatch(b, 1<<20, 100)
 	}
 
-	// One waiter per partition, started once; starts[k] releases round k.
-	// Round 0 is a warm-up, not timed: the first fsync of a new file also
+	// Wave 0 is a warm-up, not timed: the first fsync of a new file also
 	// commits its creation, which is set-up cost, not steady state.
-	starts := make([]chan struct{}, b.N+1)
-	for k := range starts {
-		starts[k] = make(chan struct{})
-	}
 	ends := make([]int64, n)
-	var done sync.WaitGroup
-	var failed atomic.Bool
-	for i, l := range logs {
-		go func() {
-			for k := range b.N + 1 {
-				<-starts[k]
-				if err := l.WaitDurable(ends[i]); err != nil && !failed.Swap(true) {
-					b.Error(err)
-				}
-				done.Done()
+	var wait func(k int)
+	if waitAll {
+		wait = func(int) {
+			if err := WaitDurableAll(logs, ends); err != nil {
+				b.Fatal(err)
 			}
-		}()
+		}
+	} else {
+		// One waiter per partition, started once; starts[k] releases wave k.
+		starts := make([]chan struct{}, b.N+1)
+		for k := range starts {
+			starts[k] = make(chan struct{})
+		}
+		var done sync.WaitGroup
+		var failed atomic.Bool
+		for i, l := range logs {
+			go func() {
+				for k := range b.N + 1 {
+					<-starts[k]
+					if err := l.WaitDurable(ends[i]); err != nil && !failed.Swap(true) {
+						b.Error(err)
+					}
+					done.Done()
+				}
+			}()
+		}
+		wait = func(k int) {
+			done.Add(n)
+			close(starts[k])
+			done.Wait()
+		}
 	}
 
 	round := func(k int) time.Duration {
@@ -309,9 +336,7 @@ func benchGroupCommit(b *testing.B, root string, n, threshold, neighbourMiB int)
 			ends[i] = res.LastOffset + 1
 		}
 		start := time.Now()
-		done.Add(n)
-		close(starts[k])
-		done.Wait()
+		wait(k)
 		return time.Since(start)
 	}
 	round(0)
@@ -326,9 +351,9 @@ func benchGroupCommit(b *testing.B, root string, n, threshold, neighbourMiB int)
 	b.StopTimer()
 	st := c.Stats()
 	rounds := st.Rounds - before.Rounds
-	b.ReportMetric(commit.Seconds()*1e3/float64(b.N), "commit-ms/round")
-	b.ReportMetric(float64(rounds)/float64(b.N), "fsync-rounds/round")
-	b.ReportMetric(float64(st.LogsSynced-before.LogsSynced)/float64(max(rounds, 1)), "logs/fsync-round")
+	b.ReportMetric(commit.Seconds()*1e3/float64(b.N), "commit-ms/wave")
+	b.ReportMetric(float64(rounds)/float64(b.N), "rounds/wave")
+	b.ReportMetric(float64(st.LogsSynced-before.LogsSynced)/float64(max(rounds, 1)), "logs/round")
 }
 
 // BenchmarkReopen (with -storage.bigbench) writes 100 partitions of 100 MiB
