@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -314,6 +315,14 @@ func (l *Log) WaitDurable(end int64) error {
 // share a Committer join one group commit round instead of one round each.
 // ends[i] is the end offset to wait for in logs[i].
 func WaitDurableAll(logs []*Log, ends []int64) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	if c := logs[0].committer; !slices.ContainsFunc(logs, func(l *Log) bool {
+		return l.committer != c || !l.cfg.Load().SyncEveryAppend()
+	}) {
+		return c.waitAll(logs, ends) // the common case: one store, default policy
+	}
 	var errs []error
 	for len(logs) > 0 {
 		c := logs[0].committer
@@ -401,6 +410,9 @@ func (l *Log) Read(dst []byte, offset int64, maxBytes int, upTo int64) (ReadResu
 		return res, fmt.Errorf("%w: %d is outside [%d, %d]", ErrOffsetOutOfRange, offset, l.logStart, l.next)
 	}
 	upTo = min(upTo, l.next)
+	// Batch headers are read into dst's spare room: a reused dst makes a
+	// read allocate nothing.
+	dst = slices.Grow(dst, prefixLen)
 	// after is the base of the last segment looked at: the next one to look
 	// at is the first with a greater base.
 	after := int64(-1)
@@ -426,7 +438,7 @@ func (l *Log) Read(dst []byte, offset int64, maxBytes int, upTo int64) (ReadResu
 			return res, ErrClosed
 		}
 		l.mu.RUnlock()
-		pos, ok, err := s.locate(offset, startPos)
+		pos, ok, err := s.locate(offset, startPos, dst[len(dst):cap(dst)])
 		if err == nil && ok {
 			res.Data, err = s.readFrom(dst, pos, maxBytes, upTo)
 		}

@@ -496,3 +496,25 @@ func TestLogHoldsOneOpenFilePerSegment(t *testing.T) {
 		t.Fatalf("%d files open for a log of %d segments, want one each", got, len(l.segs))
 	}
 }
+
+func TestReadAllocatesNothingWithAReusedBuffer(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("allocation counts are not meaningful under coverage or the race detector")
+	}
+	e := newEnv(t)
+	l := e.open(smallConfig(), false)
+	defer l.Close()
+	for range 50 {
+		mustAppend(t, l, valueBatch(t, 4, 1, "alloc"))
+	}
+	buf := make([]byte, 0, 64<<10)
+	allocs := testing.AllocsPerRun(100, func() {
+		res, err := l.Read(buf[:0], 77, 4096, 200)
+		if err != nil || len(res.Data) == 0 {
+			t.Fatalf("read: %v", err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Read allocates %.1f times per call with a reused buffer", allocs)
+	}
+}

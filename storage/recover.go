@@ -581,33 +581,43 @@ func (s *segment) rebuildIndexes() error {
 	return nil
 }
 
-// walk reads the batch headers from position from to the end of a trusted
+// walk reads the batches from position from to the end of a trusted
 // segment, adding index entries as appends would, to learn the next offset.
-// A bad tail (which a clean shutdown should not leave) is cut.
+// Each batch's header is read and its CRC computed through one small
+// buffer, so that a clean open costs little memory per log. A bad tail
+// (which a clean shutdown should not leave) is cut.
 func (s *segment) walk(from, indexInterval int64) error {
 	size := s.size.Load()
-	// The tail after the last index entry is short: read it in small steps.
-	sc := scanner{f: s.log, size: size, pos: from, strict: true, chunk: 64 << 10}
 	s.bytesSinceIndex = 0
 	expect, good := s.base, from
 	if rel, _, ok := s.idx.last(); ok && from > 0 {
 		expect = s.base + int64(rel) // the batch at from, which that entry names
 	}
 	s.next.Store(expect) // in case that batch is cut
-	for sc.next() {
-		if !s.offsetsFit(sc.h, expect, math.MaxInt64) {
+	buf := make([]byte, 16<<10)
+	for pos := from; size-pos >= record.HeaderSize; {
+		if _, err := s.log.ReadAt(buf[:record.HeaderSize], pos); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		h, err := record.ParseHeader(buf[:record.HeaderSize])
+		if err != nil || int64(h.Size()) > size-pos || !s.offsetsFit(h, expect, math.MaxInt64) {
 			break
 		}
-		if sc.pos != from || from == 0 {
-			s.index(sc.h.BaseOffset, sc.pos, indexInterval) // the batch at from is indexed already
+		_, crc, err := s.crcAt(pos, int64(h.Size()), buf)
+		if err != nil && !errors.Is(err, record.ErrCorrupt) {
+			return err
 		}
-		s.noteBatch(sc.h, int64(sc.h.Size()))
-		expect = sc.h.LastOffset() + 1
+		if err != nil || crc != h.CRC {
+			break
+		}
+		if pos != from || from == 0 {
+			s.index(h.BaseOffset, pos, indexInterval) // the batch at from is indexed already
+		}
+		s.noteBatch(h, int64(h.Size()))
+		expect = h.LastOffset() + 1
 		s.next.Store(expect)
-		good = sc.end
-	}
-	if sc.err != nil {
-		return sc.err
+		pos += int64(h.Size())
+		good = pos
 	}
 	if good < size {
 		if err := s.log.Truncate(good); err != nil {

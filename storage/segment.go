@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"math"
@@ -274,26 +275,28 @@ func (s *segment) sync() error {
 // them, or a damaged last offset delta would fake), the batch before the
 // gap has its CRC checked, so that a damaged batch is refused rather than
 // skipped.
-func (s *segment) locate(offset int64, startPos int64) (pos int64, ok bool, err error) {
-	pos, ok, err = s.locateFrom(offset, startPos, startPos > 0)
+func (s *segment) locate(offset int64, startPos int64, scratch []byte) (pos int64, ok bool, err error) {
+	if len(scratch) < prefixLen {
+		scratch = make([]byte, prefixLen)
+	}
+	pos, ok, err = s.locateFrom(offset, startPos, startPos > 0, scratch[:prefixLen])
 	if errors.Is(err, errBadIndexEntry) {
 		if !s.badIndexWarned.Swap(true) {
 			s.logger.Warn("offset index entry does not point at a batch; scanning the segment", "segment", s.path(logSuffix), "pos", startPos)
 		}
-		pos, ok, err = s.locateFrom(offset, 0, false)
+		pos, ok, err = s.locateFrom(offset, 0, false, scratch[:prefixLen])
 	}
 	return pos, ok, err
 }
 
 var errBadIndexEntry = errors.New("storage: offset index entry does not point at a batch")
 
-func (s *segment) locateFrom(offset, startPos int64, fromIndex bool) (pos int64, ok bool, err error) {
+func (s *segment) locateFrom(offset, startPos int64, fromIndex bool, hdr []byte) (pos int64, ok bool, err error) {
 	size := s.size.Load()
 	next := s.next.Load()
-	var hdr [prefixLen]byte
 	prevPos, prevBase, prevLast := int64(-1), s.base-1, s.base-1
 	for pos = startPos; pos < size; {
-		h, err := s.readPrefix(hdr[:], pos, size)
+		h, err := s.readPrefix(hdr, pos, size)
 		if err == nil && h.base <= prevLast && prevPos >= 0 && s.checkCRC(prevPos) != nil {
 			// The previous batch is corrupt, its last offset delta too
 			// perhaps: it is refused when read; go on after it.
@@ -364,19 +367,43 @@ func (s *segment) checkCRC(pos int64) error {
 	if err != nil {
 		return err
 	}
-	b := make([]byte, p.size)
-	if _, err := s.log.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
+	var buf [4096]byte
+	h, crc, err := s.crcAt(pos, p.size, buf[:])
+	if err != nil {
 		return err
 	}
-	h, err := record.ParseHeader(b)
-	if err != nil {
-		return corruptf(s, pos, "%v", err)
-	}
-	if crc := record.ComputeCRC(b); crc != h.CRC {
+	if crc != h.CRC {
 		return corruptf(s, pos, "crc 0x%08x, computed 0x%08x", h.CRC, crc)
 	}
 	return nil
 }
+
+// crcAt reads the batch of size bytes at pos through buf (at least a
+// header long) and returns its header and the CRC-32C of its bytes after
+// the CRC field, without holding the whole batch in memory.
+func (s *segment) crcAt(pos, size int64, buf []byte) (record.Header, uint32, error) {
+	n := min(int64(len(buf)), size)
+	if _, err := s.log.ReadAt(buf[:n], pos); err != nil && !errors.Is(err, io.EOF) {
+		return record.Header{}, 0, err
+	}
+	h, err := record.ParseHeader(buf[:n])
+	if err != nil {
+		return record.Header{}, 0, corruptf(s, pos, "%v", err)
+	}
+	crc := crc32.Update(0, castagnoli, buf[crcStart:n])
+	for off := pos + n; off < pos+size; {
+		m := min(int64(len(buf)), pos+size-off)
+		if _, err := s.log.ReadAt(buf[:m], off); err != nil && !errors.Is(err, io.EOF) {
+			return record.Header{}, 0, err
+		}
+		crc = crc32.Update(crc, castagnoli, buf[:m])
+		off += m
+	}
+	return h, crc, nil
+}
+
+// crcStart is where the bytes a batch's CRC covers begin (its attributes).
+const crcStart = 21
 
 // readFrom appends to dst the whole batches starting at pos, at most maxBytes
 // of them but always the first, stopping before the first batch whose base

@@ -23,7 +23,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, er
 			from = s.base + int64(rel)
 		}
 		from = max(from, start)
-		pos, found, err := s.locate(from, s.lookup(from))
+		pos, found, err := s.locate(from, s.lookup(from), nil)
 		if err != nil {
 			return 0, 0, false, err
 		}
@@ -74,7 +74,7 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64, ok bool, err error) {
 	if best == nil {
 		return 0, 0, false, nil
 	}
-	pos, found, err := best.locate(best.maxTsOffset, best.lookup(best.maxTsOffset))
+	pos, found, err := best.locate(best.maxTsOffset, best.lookup(best.maxTsOffset), nil)
 	if err != nil || !found {
 		return 0, 0, false, err
 	}

@@ -46,7 +46,7 @@ func (l *Log) truncateLocked(offset int64) (int64, error) {
 			return 0, err
 		}
 	}
-	pos, ok, err := s.locate(offset, s.lookup(offset))
+	pos, ok, err := s.locate(offset, s.lookup(offset), nil)
 	if err != nil {
 		return 0, err
 	}
