@@ -73,8 +73,9 @@
 // with group commit: one caller at a time runs an fsync round for every log
 // that asked since the previous round began, across all the logs of a Store,
 // so one fsync covers every append that arrived while the previous one ran.
-// Large rounds may use one syncfs(2) instead of an fsync per file
-// (StoreOptions.SyncFSThreshold). flush.messages=N>1 fsyncs after N records,
+// A round of at least DefaultSyncFSThreshold logs uses one syncfs(2) instead
+// of an fsync per file (StoreOptions.SyncFSThreshold; measured faster from two
+// logs per round). flush.messages=N>1 fsyncs after N records,
 // flush.ms=T at least every T; under those policies WaitDurable does not wait,
 // and an append is durable only once a flush has covered it. A segment that
 // rolls is fsynced with its indexes in the background, whatever the policy
