@@ -174,6 +174,11 @@ func (c *conn) writeLoop(queue <-chan *pending) {
 
 // readFrame reads one size-prefixed request.
 func (c *conn) readFrame(r *bufio.Reader) ([]byte, error) {
+	return readFrame(r, c.b.cfg.MaxRequestBytes)
+}
+
+// readFrame reads one size-prefixed request of at most maxBytes.
+func readFrame(r io.Reader, maxBytes int32) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
 		return nil, err
@@ -182,8 +187,8 @@ func (c *conn) readFrame(r *bufio.Reader) ([]byte, error) {
 	if n < 8 {
 		return nil, fmt.Errorf("request size %d is too small for a header", n)
 	}
-	if n > c.b.cfg.MaxRequestBytes {
-		return nil, fmt.Errorf("request of %d bytes exceeds socket.request.max.bytes (%d)", n, c.b.cfg.MaxRequestBytes)
+	if n > maxBytes {
+		return nil, fmt.Errorf("request of %d bytes exceeds socket.request.max.bytes (%d)", n, maxBytes)
 	}
 	frame := make([]byte, n)
 	if _, err := io.ReadFull(r, frame); err != nil {
@@ -205,14 +210,27 @@ func (e *unsupportedError) Error() string {
 
 // parse decodes the request header and body.
 func (c *conn) parse(frame []byte) (*request, error) {
+	req, err := parseRequest(c.b.apis, frame)
+	if err != nil {
+		return nil, err
+	}
+	req.conn = c
+	return req, nil
+}
+
+// parseRequest decodes a frame (without its size) into the request header
+// and the body, for an API and version of apis.
+func parseRequest(apis apiTable, frame []byte) (*request, error) {
+	if len(frame) < 8 {
+		return nil, fmt.Errorf("request of %d bytes is too small for a header", len(frame))
+	}
 	req := &request{
 		key:           int16(binary.BigEndian.Uint16(frame[0:])),
 		version:       int16(binary.BigEndian.Uint16(frame[2:])),
 		correlationID: int32(binary.BigEndian.Uint32(frame[4:])),
-		conn:          c,
 	}
 	rest := frame[8:]
-	api, ok := c.b.apis.lookup(req.key)
+	api, ok := apis.lookup(req.key)
 	if !ok || req.version < api.min || req.version > api.max {
 		return nil, &unsupportedError{key: req.key, version: req.version, correlationID: req.correlationID}
 	}
