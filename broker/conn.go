@@ -287,7 +287,7 @@ func skipTags(b []byte) ([]byte, error) {
 // response header is always v0), then the body.
 func encodeResponse(req *request, resp kmsg.Response) []byte {
 	resp.SetVersion(req.version)
-	out := make([]byte, 8, 64)
+	out := make([]byte, 8, sizeHint(resp))
 	binary.BigEndian.PutUint32(out[4:], uint32(req.correlationID))
 	if resp.IsFlexible() && req.key != apiVersionsKey {
 		out = append(out, 0)
@@ -295,6 +295,21 @@ func encodeResponse(req *request, resp kmsg.Response) []byte {
 	out = resp.AppendTo(out)
 	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
 	return out
+}
+
+// sizeHint guesses a response's encoded size, so that a Fetch response's
+// record bytes are copied once rather than at every doubling of the buffer.
+func sizeHint(resp kmsg.Response) int {
+	n := 256
+	if f, ok := resp.(*kmsg.FetchResponse); ok {
+		for _, t := range f.Topics {
+			n += len(t.Topic) + 64
+			for _, p := range t.Partitions {
+				n += len(p.RecordBatches) + 64 + 16*len(p.AbortedTransactions)
+			}
+		}
+	}
+	return n
 }
 
 // stopReading makes the reader return, so that the connection ends once the
