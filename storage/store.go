@@ -178,28 +178,40 @@ func (s *Store) openAll() error {
 			jobs = append(jobs, job{tp, path})
 		}
 	}
+	var mu sync.Mutex // guards s.logs while the jobs run
+	return inParallel(jobs, s.opts.OpenConcurrency, func(j job) error {
+		l, err := Open(j.dir, s.opts.ConfigFor(j.tp.Topic), s.logOptions(s.clean))
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		s.logs[j.tp] = l
+		mu.Unlock()
+		return nil
+	})
+}
+
+// inParallel calls f on every item, n at a time, and joins the errors.
+func inParallel[T any](items []T, n int, f func(T) error) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		errs  []error
-		queue = make(chan job)
+		queue = make(chan T)
 	)
-	for range min(s.opts.OpenConcurrency, len(jobs)) {
+	for range min(n, len(items)) {
 		wg.Go(func() {
-			for j := range queue {
-				l, err := Open(j.dir, s.opts.ConfigFor(j.tp.Topic), s.logOptions(s.clean))
-				mu.Lock()
-				if err != nil {
+			for item := range queue {
+				if err := f(item); err != nil {
+					mu.Lock()
 					errs = append(errs, err)
-				} else {
-					s.logs[j.tp] = l
+					mu.Unlock()
 				}
-				mu.Unlock()
 			}
 		})
 	}
-	for _, j := range jobs {
-		queue <- j
+	for _, item := range items {
+		queue <- item
 	}
 	close(queue)
 	wg.Wait()
@@ -317,35 +329,7 @@ func (s *Store) Close() error {
 
 // closeLogs closes every log, in parallel.
 func (s *Store) closeLogs() error {
-	s.mu.RLock()
-	logs := make([]*Log, 0, len(s.logs))
-	for _, l := range s.logs {
-		logs = append(logs, l)
-	}
-	s.mu.RUnlock()
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		next = make(chan *Log)
-	)
-	for range min(s.opts.OpenConcurrency, len(logs)) {
-		wg.Go(func() {
-			for l := range next {
-				if err := l.Close(); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for _, l := range logs {
-		next <- l
-	}
-	close(next)
-	wg.Wait()
-	return errors.Join(errs...)
+	return inParallel(s.snapshot(), s.opts.OpenConcurrency, (*Log).Close)
 }
 
 func (s *Store) startLoop(ctx context.Context, every time.Duration, run func(context.Context)) {
