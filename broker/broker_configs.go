@@ -23,6 +23,7 @@ package broker
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
@@ -157,7 +158,7 @@ func (b *Broker) defaultPartitions(img *metadata.Image) int32 {
 // broker config, every value valid, and the topic defaults they make,
 // combined with the other level's, a valid log config.
 func validateBrokerConfigs(img *metadata.Image, node int32, configs map[string]string) error {
-	for _, name := range slices.Sorted(mapKeys(configs)) {
+	for _, name := range slices.Sorted(maps.Keys(configs)) {
 		def, ok := lookupBrokerConfig(name)
 		switch {
 		case !ok:

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -382,7 +383,7 @@ func checkKafkagoOffsets(t *testing.T, ctx context.Context, sb *samsatest.Broker
 func kafkagoDeleteRecords(t *testing.T, ctx context.Context, sb *samsatest.Broker, cl *kafka.Client, topic string, before map[int32]int64) {
 	t.Helper()
 	req := &kafkagoDeleteRecordsRequest{Topics: []kafkagoDeleteRecordsTopic{{Name: topic}}, TimeoutMs: 30000}
-	for _, p := range slices.Sorted(mapKeys(before)) {
+	for _, p := range slices.Sorted(maps.Keys(before)) {
 		req.Topics[0].Partitions = append(req.Topics[0].Partitions, kafkagoDeleteRecordsPartition{PartitionIndex: p, Offset: before[p]})
 	}
 	m, err := cl.Transport.RoundTrip(ctx, kafka.TCP(sb.Addr()), req)
@@ -396,16 +397,6 @@ func kafkagoDeleteRecords(t *testing.T, ctx context.Context, sb *samsatest.Broke
 	for _, rp := range res.Topics[0].Partitions {
 		if rp.ErrorCode != 0 || rp.LowWatermark != before[rp.PartitionIndex] {
 			t.Errorf("delete records of %s-%d: %+v; want low watermark %d", topic, rp.PartitionIndex, rp, before[rp.PartitionIndex])
-		}
-	}
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
 		}
 	}
 }

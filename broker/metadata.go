@@ -14,7 +14,6 @@ package broker
 import (
 	"context"
 	"math"
-	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -30,7 +29,7 @@ func handleMetadata(b *Broker, ctx context.Context, r *request, req *kmsg.Metada
 	resp.ClusterID = &img.ClusterID
 	resp.ControllerID = img.ControllerID
 	resp.AuthorizedOperations = unknownAuthorizedOps
-	for _, id := range slices.Sorted(mapKeys(img.Brokers)) {
+	for _, id := range img.BrokerIDs() {
 		br := img.Brokers[id]
 		rb := kmsg.NewMetadataResponseBroker()
 		rb.NodeID, rb.Host, rb.Port = br.NodeID, br.Host, br.Port
@@ -42,7 +41,7 @@ func handleMetadata(b *Broker, ctx context.Context, r *request, req *kmsg.Metada
 
 	all := req.Topics == nil || (r.version == 0 && len(req.Topics) == 0)
 	if all {
-		for _, name := range slices.Sorted(mapKeys(img.Topics)) {
+		for _, name := range img.TopicNames() {
 			resp.Topics = append(resp.Topics, describeTopic(img.Topics[name]))
 		}
 		return resp
@@ -122,14 +121,4 @@ func (b *Broker) createTopic(ctx context.Context, nt metadata.NewTopic) (*metada
 	}
 	b.parts.reconcile(b.meta.Image())
 	return t, nil
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
