@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -190,12 +191,28 @@ func readFrame(r io.Reader, maxBytes int32) ([]byte, error) {
 	if n > maxBytes {
 		return nil, fmt.Errorf("request of %d bytes exceeds socket.request.max.bytes (%d)", n, maxBytes)
 	}
-	frame := make([]byte, n)
-	if _, err := io.ReadFull(r, frame); err != nil {
-		return nil, err
+	// Memory follows the bytes that arrive, not the size a peer declares:
+	// a frame claiming 100 MiB and sending none pins only the first step.
+	frame := make([]byte, 0, min(n, frameStep))
+	for int32(len(frame)) < n {
+		if len(frame) == cap(frame) {
+			frame = slices.Grow(frame, int(min(n-int32(len(frame)), int32(len(frame)))))
+		}
+		m, err := r.Read(frame[len(frame):min(cap(frame), int(n))])
+		frame = frame[:len(frame)+m]
+		if err != nil && int32(len(frame)) < n {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 	return frame, nil
 }
+
+// frameStep is the first allocation for a request frame; it doubles as
+// the bytes arrive.
+const frameStep = 64 << 10
 
 // unsupportedError is a request whose key or version the broker does not
 // serve. It carries the header, so that an error response can be sent.
