@@ -64,7 +64,7 @@ func TestCreateTopics(t *testing.T) {
 		t.Errorf("segment.bytes in response: %+v", c)
 	}
 	for p := range int32(3) {
-		if cfg := logOf(t, sb, "configured", p).Config(); cfg.RetentionMs != time.Hour || !cfg.Compact || cfg.Delete {
+		if cfg := logOf(t, sb, "configured", p).Config(); cfg.Retention != time.Hour || !cfg.Compact || cfg.Delete {
 			t.Errorf("partition %d log config: %+v", p, cfg)
 		}
 	}
@@ -233,8 +233,8 @@ func TestDescribeAndAlterTopicConfigs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for p := range int32(2) {
-		if cfg := logOf(t, sb, "t", p).Config(); cfg.RetentionMs != time.Second || cfg.SegmentBytes != 1<<20 {
-			t.Errorf("partition %d after SET: retention %v, segment bytes %d", p, cfg.RetentionMs, cfg.SegmentBytes)
+		if cfg := logOf(t, sb, "t", p).Config(); cfg.Retention != time.Second || cfg.SegmentBytes != 1<<20 {
+			t.Errorf("partition %d after SET: retention %v, segment bytes %d", p, cfg.Retention, cfg.SegmentBytes)
 		}
 	}
 	wantConfig(t, describeTopicConfig(t, ctx, adm, "t", "segment.bytes"), "1048576", kmsg.ConfigSourceDynamicTopicConfig,
@@ -245,8 +245,8 @@ func TestDescribeAndAlterTopicConfigs(t *testing.T) {
 	if err := alter(kadm.AlterConfig{Op: kadm.DeleteConfig, Name: "retention.ms"}); err != nil {
 		t.Fatal(err)
 	}
-	if cfg := logOf(t, sb, "t", 0).Config(); cfg.RetentionMs != 7*24*time.Hour || cfg.SegmentBytes != 1<<20 {
-		t.Errorf("after DELETE: retention %v, segment bytes %d", cfg.RetentionMs, cfg.SegmentBytes)
+	if cfg := logOf(t, sb, "t", 0).Config(); cfg.Retention != 7*24*time.Hour || cfg.SegmentBytes != 1<<20 {
+		t.Errorf("after DELETE: retention %v, segment bytes %d", cfg.Retention, cfg.SegmentBytes)
 	}
 	wantConfig(t, describeTopicConfig(t, ctx, adm, "t", "retention.ms"), "604800000", kmsg.ConfigSourceDefaultConfig,
 		synonym{"log.retention.ms", "604800000", kmsg.ConfigSourceDefaultConfig})
@@ -315,7 +315,7 @@ func TestDescribeAndAlterTopicConfigs(t *testing.T) {
 	if !slices.Equal(set, []string{"segment.ms=60000"}) {
 		t.Errorf("after AlterConfigs the topic sets %v", set)
 	}
-	if cfg := logOf(t, sb, "t", 0).Config(); cfg.SegmentMs != time.Minute || cfg.SegmentBytes != 1<<30 || cfg.Compact {
+	if cfg := logOf(t, sb, "t", 0).Config(); cfg.SegmentAge != time.Minute || cfg.SegmentBytes != 1<<30 || cfg.Compact {
 		t.Errorf("after AlterConfigs: %+v", cfg)
 	}
 }
@@ -399,8 +399,8 @@ func TestBrokerConfigs(t *testing.T) {
 	wantConfig(t, describeTopicConfig(t, ctx, adm, "t", "retention.ms"), "120000", kmsg.ConfigSourceDynamicDefaultBrokerConfig,
 		synonym{"log.retention.ms", "120000", kmsg.ConfigSourceDynamicDefaultBrokerConfig},
 		synonym{"log.retention.ms", "604800000", kmsg.ConfigSourceDefaultConfig})
-	if cfg := logOf(t, sb, "t", 0).Config(); cfg.RetentionMs != 2*time.Minute {
-		t.Errorf("log retention after the cluster default: %v", cfg.RetentionMs)
+	if cfg := logOf(t, sb, "t", 0).Config(); cfg.Retention != 2*time.Minute {
+		t.Errorf("log retention after the cluster default: %v", cfg.Retention)
 	}
 	cluster := describeBroker()
 	if len(cluster.Configs) != 1 {
@@ -417,8 +417,8 @@ func TestBrokerConfigs(t *testing.T) {
 		synonym{"log.retention.ms", "180000", kmsg.ConfigSourceDynamicBrokerConfig},
 		synonym{"log.retention.ms", "120000", kmsg.ConfigSourceDynamicDefaultBrokerConfig},
 		synonym{"log.retention.ms", "604800000", kmsg.ConfigSourceDefaultConfig})
-	if cfg := logOf(t, sb, "t", 0).Config(); cfg.RetentionMs != 3*time.Minute {
-		t.Errorf("log retention after the broker's value: %v", cfg.RetentionMs)
+	if cfg := logOf(t, sb, "t", 0).Config(); cfg.Retention != 3*time.Minute {
+		t.Errorf("log retention after the broker's value: %v", cfg.Retention)
 	}
 
 	// num.partitions is dynamic in Samsa.
@@ -739,8 +739,8 @@ func TestAdminStateSurvivesRestart(t *testing.T) {
 		synonym{"log.segment.bytes", "2097152", kmsg.ConfigSourceDynamicDefaultBrokerConfig},
 		synonym{"log.segment.bytes", "1073741824", kmsg.ConfigSourceDefaultConfig})
 	for p := range int32(4) {
-		if cfg := logOf(t, sb, "kept", p).Config(); cfg.RetentionMs != time.Hour || cfg.SegmentBytes != 2<<20 {
-			t.Errorf("partition %d log after restart: retention %v, segment bytes %d", p, cfg.RetentionMs, cfg.SegmentBytes)
+		if cfg := logOf(t, sb, "kept", p).Config(); cfg.Retention != time.Hour || cfg.SegmentBytes != 2<<20 {
+			t.Errorf("partition %d log after restart: retention %v, segment bytes %d", p, cfg.Retention, cfg.SegmentBytes)
 		}
 	}
 }
@@ -771,8 +771,8 @@ func TestAdminOldVersions(t *testing.T) {
 	if resps, err := adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: str("120000")}}, "old"); err != nil || resps[0].Err != nil {
 		t.Fatalf("alter configs: %v %+v", err, resps)
 	}
-	if cfg := logOf(t, sb, "old", 0).Config(); cfg.RetentionMs != 2*time.Minute {
-		t.Errorf("log retention %v", cfg.RetentionMs)
+	if cfg := logOf(t, sb, "old", 0).Config(); cfg.Retention != 2*time.Minute {
+		t.Errorf("log retention %v", cfg.Retention)
 	}
 	if resps, err := adm.UpdatePartitions(ctx, 2, "old"); err != nil || resps["old"].Err != nil {
 		t.Fatalf("create partitions: %v %+v", err, resps)

@@ -44,7 +44,7 @@ var topicConfigs = []topicConfig{
 	{"compression.type", typeString, "producer", "compression.type", validateCompressionType, nil,
 		"producer keeps the producer's codec; or one of uncompressed, gzip, snappy, lz4, zstd"},
 	{"delete.retention.ms", typeLong, "86400000", "log.cleaner.delete.retention.ms", nonNegative, func(v string, c *storage.Config) {
-		c.DeleteRetentionMs = ms(v)
+		c.DeleteRetention = ms(v)
 	}, "how long tombstones survive compaction"},
 	{"file.delete.delay.ms", typeLong, "60000", "log.segment.delete.delay.ms", nonNegative, nil, "accepted; Samsa deletes at once, readers keep open files"},
 	{"flush.messages", typeLong, "1", "log.flush.interval.messages", atLeast(1), func(v string, c *storage.Config) {
@@ -52,9 +52,9 @@ var topicConfigs = []topicConfig{
 	}, "fsync after this many records; Samsa's default 1 fsyncs every append (group commit)"},
 	{"flush.ms", typeLong, strconv.FormatInt(math.MaxInt64, 10), "log.flush.interval.ms", nonNegative, func(v string, c *storage.Config) {
 		if n := parseInt(v); n == math.MaxInt64 {
-			c.FlushMs = -1
+			c.FlushInterval = -1
 		} else {
-			c.FlushMs = ms(v)
+			c.FlushInterval = ms(v)
 		}
 	}, "fsync at least this often"},
 	{"index.interval.bytes", typeInt, "4096", "log.index.interval.bytes", nonNegative, func(v string, c *storage.Config) {
@@ -77,7 +77,7 @@ var topicConfigs = []topicConfig{
 		c.MinCleanableDirtyRatio, _ = strconv.ParseFloat(v, 64)
 	}, "share of the log that must be uncompacted before compaction runs"},
 	{"min.compaction.lag.ms", typeLong, "0", "log.cleaner.min.compaction.lag.ms", nonNegative, func(v string, c *storage.Config) {
-		c.MinCompactionLagMs = ms(v)
+		c.MinCompactionLag = ms(v)
 	}, "records younger than this are not compacted"},
 	{"min.insync.replicas", typeInt, "1", "min.insync.replicas", atLeast(1), nil, "replicas that must acknowledge an acks=all write"},
 	{"preallocate", typeBoolean, "false", "log.preallocate", boolean, nil, "accepted; Samsa does not preallocate segments"},
@@ -86,9 +86,9 @@ var topicConfigs = []topicConfig{
 	}, "delete old segments while the partition is larger; -1 is no limit"},
 	{"retention.ms", typeLong, "604800000", "log.retention.ms", atLeast(-1), func(v string, c *storage.Config) {
 		if n := parseInt(v); n < 0 {
-			c.RetentionMs = -1
+			c.Retention = -1
 		} else {
-			c.RetentionMs = ms(v)
+			c.Retention = ms(v)
 		}
 	}, "delete segments older than this; -1 keeps forever"},
 	{"segment.bytes", typeInt, "1073741824", "log.segment.bytes", atLeast(14), func(v string, c *storage.Config) {
@@ -97,7 +97,7 @@ var topicConfigs = []topicConfig{
 	{"segment.index.bytes", typeInt, "10485760", "log.index.size.max.bytes", atLeast(4), nil, "accepted; Samsa's indexes grow as needed"},
 	{"segment.jitter.ms", typeLong, "0", "log.roll.jitter.ms", nonNegative, nil, "accepted; no jitter is applied"},
 	{"segment.ms", typeLong, "604800000", "log.roll.ms", atLeast(1), func(v string, c *storage.Config) {
-		c.SegmentMs = ms(v)
+		c.SegmentAge = ms(v)
 	}, "start a new segment when the active one is this old"},
 	{"unclean.leader.election.enable", typeBoolean, "false", "unclean.leader.election.enable", boolean, nil, "elect an out-of-sync replica when no in-sync one is left"},
 }

@@ -74,7 +74,7 @@ func benchBatch(b testing.TB, size, valueLen int) []byte {
 func noSyncConfig() Config {
 	cfg := DefaultConfig()
 	cfg.FlushMessages = 1<<63 - 1
-	cfg.FlushMs = -1
+	cfg.FlushInterval = -1
 	return cfg
 }
 

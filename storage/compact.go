@@ -72,7 +72,7 @@ func (l *Log) Compact(ctx context.Context, opts CompactOptions) (CompactStats, e
 	defer c.release()
 	c.opts = opts
 	c.now = l.now().UnixMilli()
-	c.deleteRetention = cfg.DeleteRetentionMs.Milliseconds()
+	c.deleteRetention = cfg.DeleteRetention.Milliseconds()
 	c.stats.DirtyStart = c.dirtyStart
 	if err := c.buildKeyMap(ctx); err != nil {
 		return c.stats, err
@@ -125,7 +125,7 @@ func (l *Log) planCompaction(cfg *Config) (*compaction, error) {
 	// last stable offset (open transactions), records within
 	// min.compaction.lag.ms.
 	end := min(l.active().base, l.lso)
-	lag := cfg.MinCompactionLagMs.Milliseconds()
+	lag := cfg.MinCompactionLag.Milliseconds()
 	for _, s := range sealed {
 		if lag > 0 && s.maxTs > nowMs-lag {
 			end = min(end, s.base)

@@ -113,7 +113,7 @@ func TestCompactionKeepsLatestRecordPerKeyAtItsOffset(t *testing.T) {
 func TestCompactionDropsTombstonesAfterDeleteRetention(t *testing.T) {
 	e := newEnv(t)
 	cfg := compactConfig()
-	cfg.DeleteRetentionMs = time.Hour
+	cfg.DeleteRetention = time.Hour
 	l := e.open(cfg, false)
 	defer l.Close()
 	// Round 5 deletes k0 and k3.
@@ -164,7 +164,7 @@ func mustOffset(t *testing.T, written map[int64]kv, key string, tombstone bool) 
 func TestCompactionHonoursMinCompactionLag(t *testing.T) {
 	e := newEnv(t)
 	cfg := compactConfig()
-	cfg.MinCompactionLagMs = time.Hour
+	cfg.MinCompactionLag = time.Hour
 	l := e.open(cfg, false)
 	defer l.Close()
 	old := keyedLog(t, l, e, 10, 3, nil)

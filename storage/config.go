@@ -21,9 +21,9 @@ type Config struct {
 	// SegmentBytes (segment.bytes): roll a new segment when the active one
 	// would grow past this size. Default 1 GiB.
 	SegmentBytes int64
-	// SegmentMs (segment.ms): roll when the active segment's first batch is
+	// SegmentAge (segment.ms): roll when the active segment's first batch is
 	// older than this. Default 7 days.
-	SegmentMs time.Duration
+	SegmentAge time.Duration
 	// IndexIntervalBytes (index.interval.bytes): bytes of log between
 	// entries of the offset and time indexes. Default 4096.
 	IndexIntervalBytes int64
@@ -31,9 +31,9 @@ type Config struct {
 	// Default 1 MiB + 12 bytes of batch overhead, as in Kafka.
 	MaxMessageBytes int64
 
-	// RetentionMs (retention.ms): delete segments whose newest record is
+	// Retention (retention.ms): delete segments whose newest record is
 	// older than this. Default 7 days; negative keeps forever.
-	RetentionMs time.Duration
+	Retention time.Duration
 	// RetentionBytes (retention.bytes): delete the oldest segments while the
 	// log is larger than this. Default -1 (no limit).
 	RetentionBytes int64
@@ -42,12 +42,12 @@ type Config struct {
 	// "compact", or "compact,delete".
 	Compact bool
 	Delete  bool
-	// DeleteRetentionMs (delete.retention.ms): how long tombstones survive
+	// DeleteRetention (delete.retention.ms): how long tombstones survive
 	// after the cleaner has first seen them. Default 1 day.
-	DeleteRetentionMs time.Duration
-	// MinCompactionLagMs (min.compaction.lag.ms): records younger than this
+	DeleteRetention time.Duration
+	// MinCompactionLag (min.compaction.lag.ms): records younger than this
 	// are never compacted. Default 0.
-	MinCompactionLagMs time.Duration
+	MinCompactionLag time.Duration
 	// MinCleanableDirtyRatio (min.cleanable.dirty.ratio): compact only when
 	// the uncompacted part is at least this share of the log. Default 0.5.
 	MinCleanableDirtyRatio float64
@@ -56,9 +56,9 @@ type Config struct {
 	// default is 1: every append is fsynced (with group commit) before it is
 	// reported durable. Kafka's default, math.MaxInt64, leaves it to the OS.
 	FlushMessages int64
-	// FlushMs (flush.ms): fsync at least this often. Default: no limit
+	// FlushInterval (flush.ms): fsync at least this often. Default: no limit
 	// (negative), which with FlushMessages == 1 changes nothing.
-	FlushMs time.Duration
+	FlushInterval time.Duration
 
 	// LogAppendTime is message.timestamp.type=LogAppendTime: the broker
 	// stamps every batch with its own clock. Default CreateTime (false).
@@ -80,17 +80,17 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		SegmentBytes:           1 << 30,
-		SegmentMs:              7 * 24 * time.Hour,
+		SegmentAge:             7 * 24 * time.Hour,
 		IndexIntervalBytes:     4096,
 		MaxMessageBytes:        1<<20 + 12,
-		RetentionMs:            7 * 24 * time.Hour,
+		Retention:              7 * 24 * time.Hour,
 		RetentionBytes:         -1,
 		Delete:                 true,
-		DeleteRetentionMs:      24 * time.Hour,
-		MinCompactionLagMs:     0,
+		DeleteRetention:        24 * time.Hour,
+		MinCompactionLag:       0,
 		MinCleanableDirtyRatio: 0.5,
 		FlushMessages:          1,
-		FlushMs:                -1,
+		FlushInterval:          -1,
 		TimestampBeforeMax:     -1,
 		TimestampAfterMax:      -1,
 	}
@@ -110,12 +110,12 @@ func (c Config) Validate() error {
 	}
 	check(c.SegmentBytes >= 14 && c.SegmentBytes <= math.MaxInt32,
 		"segment.bytes must be between 14 and %d, got %d", math.MaxInt32, c.SegmentBytes)
-	check(c.SegmentMs >= time.Millisecond, "segment.ms must be at least 1, got %d", c.SegmentMs.Milliseconds())
+	check(c.SegmentAge >= time.Millisecond, "segment.ms must be at least 1, got %d", c.SegmentAge.Milliseconds())
 	check(c.IndexIntervalBytes >= 0, "index.interval.bytes must be >= 0, got %d", c.IndexIntervalBytes)
 	check(c.MaxMessageBytes >= 0, "max.message.bytes must be >= 0, got %d", c.MaxMessageBytes)
 	check(c.Compact || c.Delete, "cleanup.policy must be delete, compact or both")
-	check(c.DeleteRetentionMs >= 0, "delete.retention.ms must be >= 0")
-	check(c.MinCompactionLagMs >= 0, "min.compaction.lag.ms must be >= 0")
+	check(c.DeleteRetention >= 0, "delete.retention.ms must be >= 0")
+	check(c.MinCompactionLag >= 0, "min.compaction.lag.ms must be >= 0")
 	check(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1,
 		"min.cleanable.dirty.ratio must be between 0 and 1, got %v", c.MinCleanableDirtyRatio)
 	check(c.FlushMessages >= 1, "flush.messages must be >= 1, got %d", c.FlushMessages)

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -164,8 +163,6 @@ func offsetsOf(recs []record.Record) []int64 {
 	}
 	return out
 }
-
-func equalBytes(a, b []byte) bool { return bytes.Equal(a, b) }
 
 // waitSealed waits until the background sealer has fsynced every rolled
 // segment and recorded the recovery point.

@@ -65,13 +65,6 @@ func (x *offsetIndex) reset() error {
 	return x.file.Truncate(0)
 }
 
-// truncate keeps the first n entries.
-func (x *offsetIndex) truncate(n int) error {
-	x.buf = x.buf[:n*offsetEntrySize]
-	x.written = min(x.written, len(x.buf))
-	return x.file.Truncate(int64(x.written))
-}
-
 // check verifies what can be known of an offset index without the log:
 // whole entries, strictly increasing offsets and positions, positions inside
 // a log of logSize bytes.

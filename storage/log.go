@@ -211,8 +211,8 @@ func (l *Log) Append(b []byte) (AppendResult, error) {
 	l.notifyLocked()
 	res.BaseOffset, res.LastOffset, res.LogStart = h.BaseOffset, last, l.logStart
 	flushNow := !cfg.SyncEveryAppend() && l.unflushed >= cfg.FlushMessages
-	if !cfg.SyncEveryAppend() && !flushNow && cfg.FlushMs >= 0 && l.flushTimer == nil {
-		l.flushTimer = time.AfterFunc(cfg.FlushMs, l.timedFlush)
+	if !cfg.SyncEveryAppend() && !flushNow && cfg.FlushInterval >= 0 && l.flushTimer == nil {
+		l.flushTimer = time.AfterFunc(cfg.FlushInterval, l.timedFlush)
 	}
 	l.mu.Unlock()
 
@@ -280,7 +280,7 @@ func (l *Log) shouldRollLocked(n int, last, maxTs int64, cfg *Config) bool {
 	if !s.fits(n, last, cfg.SegmentBytes) {
 		return true
 	}
-	return s.firstTs >= 0 && maxTs-s.firstTs > cfg.SegmentMs.Milliseconds()
+	return s.firstTs >= 0 && maxTs-s.firstTs > cfg.SegmentAge.Milliseconds()
 }
 
 // Roll starts a new segment now, unless the active one is empty.

@@ -133,7 +133,7 @@ func TestSegmentsRollAndKeepOffsets(t *testing.T) {
 func TestSegmentRollsBySegmentMs(t *testing.T) {
 	e := newEnv(t)
 	cfg := DefaultConfig()
-	cfg.SegmentMs = time.Minute
+	cfg.SegmentAge = time.Minute
 	l := e.open(cfg, false)
 	defer l.Close()
 	mustAppend(t, l, valueBatch(t, 1, 1_000, "a"))
@@ -277,7 +277,7 @@ func TestOffsetForTimestampWithinABatch(t *testing.T) {
 func TestRetentionByTime(t *testing.T) {
 	e := newEnv(t)
 	cfg := smallConfig()
-	cfg.RetentionMs = time.Hour
+	cfg.Retention = time.Hour
 	l := e.open(cfg, false)
 	defer l.Close()
 	now := e.clock.Now().UnixMilli()
@@ -441,7 +441,7 @@ func TestFlushMsSyncsInTheBackground(t *testing.T) {
 	e := newEnv(t)
 	cfg := DefaultConfig()
 	cfg.FlushMessages = math.MaxInt64
-	cfg.FlushMs = time.Millisecond
+	cfg.FlushInterval = time.Millisecond
 	l := e.open(cfg, false)
 	defer l.Close()
 	if _, err := l.Append(valueBatch(t, 3, 1, "ms")); err != nil {

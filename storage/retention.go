@@ -93,7 +93,7 @@ func (l *Log) EnforceRetention() (int, error) {
 		total += s.size.Load()
 	}
 	byTime := func(s, next *segment) bool {
-		return cfg.RetentionMs >= 0 && s.maxTs >= 0 && nowMs-s.maxTs > cfg.RetentionMs.Milliseconds()
+		return cfg.Retention >= 0 && s.maxTs >= 0 && nowMs-s.maxTs > cfg.Retention.Milliseconds()
 	}
 	bySize := func(s, next *segment) bool {
 		if cfg.RetentionBytes < 0 || next == nil || total-s.size.Load() < cfg.RetentionBytes {

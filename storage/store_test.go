@@ -141,7 +141,7 @@ func TestStoreRunsRetentionInTheBackground(t *testing.T) {
 	}
 	defer s.Close()
 	cfg := smallConfig()
-	cfg.RetentionMs = time.Hour
+	cfg.Retention = time.Hour
 	l, _ := s.Create(TopicPartition{"r", 0}, cfg)
 	for range 50 {
 		mustAppend(t, l, valueBatch(t, 2, c.Now().UnixMilli(), "old"))
