@@ -131,7 +131,7 @@ func (c *conn) serve(ctx context.Context) {
 			}()
 			resp := c.b.handle(ctx, req)
 			if resp != nil {
-				p.out = encodeResponse(req, resp)
+				p.out = encodeResponseInto(c.b.takeBuffer(sizeHint(resp)), req, resp)
 			}
 		})
 	}
@@ -155,7 +155,9 @@ func (c *conn) writeLoop(queue <-chan *pending) {
 		if p.out == nil {
 			continue
 		}
-		if _, err := w.Write(p.out); err != nil {
+		_, err := w.Write(p.out)
+		c.b.recycleBuffer(p.out) // written or copied into w: no longer referenced
+		if err != nil {
 			c.nc.Close()
 			broken = true
 			continue
@@ -211,8 +213,9 @@ func readFrame(r io.Reader, maxBytes int32) ([]byte, error) {
 }
 
 // frameStep is the first allocation for a request frame; it doubles as
-// the bytes arrive.
-const frameStep = 64 << 10
+// the bytes arrive. A produce request of a default-sized (1 MiB) batch
+// fits in one step, so the common case allocates and copies once.
+const frameStep = 1 << 20
 
 // unsupportedError is a request whose key or version the broker does not
 // serve. It carries the header, so that an error response can be sent.
@@ -303,8 +306,13 @@ func skipTags(b []byte) ([]byte, error) {
 // tagged fields when the response is flexible (never for ApiVersions, whose
 // response header is always v0), then the body.
 func encodeResponse(req *request, resp kmsg.Response) []byte {
+	return encodeResponseInto(make([]byte, 0, sizeHint(resp)), req, resp)
+}
+
+// encodeResponseInto is encodeResponse appending to dst[:0].
+func encodeResponseInto(dst []byte, req *request, resp kmsg.Response) []byte {
 	resp.SetVersion(req.version)
-	out := make([]byte, 8, sizeHint(resp))
+	out := dst[:8]
 	binary.BigEndian.PutUint32(out[4:], uint32(req.correlationID))
 	if resp.IsFlexible() && req.key != apiVersionsKey {
 		out = append(out, 0)
@@ -327,6 +335,28 @@ func sizeHint(resp kmsg.Response) int {
 		}
 	}
 	return n
+}
+
+// Response buffers of at least pooledBufferMin bytes (Fetch responses,
+// mostly) are reused rather than allocated and zeroed for each response.
+const pooledBufferMin = 64 << 10
+
+// takeBuffer returns an empty buffer with room for n bytes.
+func (b *Broker) takeBuffer(n int) []byte {
+	if n >= pooledBufferMin {
+		if bp, ok := b.respBufs.Get().(*[]byte); ok && cap(*bp) >= n {
+			return (*bp)[:0]
+		}
+	}
+	return make([]byte, 0, max(n, 8))
+}
+
+// recycleBuffer gives a written response's buffer back for reuse.
+func (b *Broker) recycleBuffer(buf []byte) {
+	if cap(buf) >= pooledBufferMin && cap(buf) <= 64<<20 {
+		buf = buf[:0]
+		b.respBufs.Put(&buf)
+	}
 }
 
 // stopReading makes the reader return, so that the connection ends once the

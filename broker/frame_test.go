@@ -21,13 +21,13 @@ func TestReadFrameAllocatesForTheBytesThatArrive(t *testing.T) {
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("truncated frame: %v", err)
 	}
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 2<<20 {
 		t.Fatalf("reading 10 bytes of a frame that declares 100 MiB allocated %d bytes", grew)
 	}
 }
 
 func TestReadFrameReadsWholeFramesInPieces(t *testing.T) {
-	payload := bytes.Repeat([]byte("0123456789abcdef"), 40_000) // 640 KB: several growth steps
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 300_000) // 4.8 MB: several growth steps
 	var stream bytes.Buffer
 	binary.Write(&stream, binary.BigEndian, int32(len(payload)))
 	stream.Write(payload)
