@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // maxTopicNameLen is Kafka's limit on topic names.
@@ -30,4 +32,13 @@ func validateTopicName(name string) error {
 // isInternalTopic reports Kafka's internal topics.
 func isInternalTopic(name string) bool {
 	return name == "__consumer_offsets" || name == "__transaction_state"
+}
+
+// withRequestTimeout bounds ctx by an admin request's timeout_ms; zero or
+// less leaves it unbounded.
+func withRequestTimeout(ctx context.Context, ms int32) (context.Context, context.CancelFunc) {
+	if ms <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
 }
