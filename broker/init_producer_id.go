@@ -14,35 +14,23 @@ package broker
 // transactional client fails at once with a clear error instead of retrying
 // until it times out.
 //
-// Producer ids are unique across restarts. Until the metadata log has a
-// record for producer id blocks, they are reserved in blocks of
-// producerIDBlockSize through the file producer-ids in the data directory,
-// written to a temporary file, fsynced, renamed over the old one and the
-// directory fsynced before any id of the block is handed out:
-//
-//	samsa-producer-ids 1
-//	next 3000
-//
-// "next" is the first id of the next block to reserve. Ids of a block not
-// used before a restart are skipped, never reused.
+// Producer ids are unique across restarts and brokers: a broker reserves
+// blocks of producerIDBlockSize through a metadata record
+// (metadata.ProducerIDsRecord, like KRaft's ProducerIdsRecord) before it
+// hands out any id of the block. Ids of a block not used before a restart
+// are skipped, never reused.
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/samsa-io/samsa/internal/vfs"
+	"github.com/samsa-io/samsa/metadata"
 )
 
-func handleInitProducerID(b *Broker, _ context.Context, r *request, req *kmsg.InitProducerIDRequest) kmsg.Response {
+func handleInitProducerID(b *Broker, ctx context.Context, r *request, req *kmsg.InitProducerIDRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	switch {
@@ -58,7 +46,7 @@ func handleInitProducerID(b *Broker, _ context.Context, r *request, req *kmsg.In
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp
 	}
-	id, err := b.producerIDs.allocate(b.cfg.FS, b.cfg.DataDir)
+	id, err := b.producerIDs.allocate(ctx, b.meta, b.cfg.NodeID)
 	if err != nil {
 		b.logger.Error("allocating a producer id", "err", err)
 		resp.ErrorCode = kerr.UnknownServerError.Code
@@ -68,79 +56,31 @@ func handleInitProducerID(b *Broker, _ context.Context, r *request, req *kmsg.In
 	return resp
 }
 
-// producerIDBlockSize is how many producer ids one durable reservation
-// covers (Kafka's block size).
+// producerIDBlockSize is how many producer ids a broker reserves at a time
+// through the metadata log.
 const producerIDBlockSize = 1000
 
-// producerIDsName is the file in the data directory that reserves blocks.
-const producerIDsName = "producer-ids"
-
-const producerIDsHeader = "samsa-producer-ids 1"
-
-// producerIDAllocator hands out producer ids from durably reserved blocks.
-// Its zero value is ready: it reads the file on first use.
+// producerIDAllocator hands out producer ids from blocks reserved through
+// the metadata log (metadata.Controller.ReserveProducerIDs), so that ids
+// are unique across restarts and, later, across brokers. Its zero value is
+// ready.
 type producerIDAllocator struct {
 	mu          sync.Mutex
 	next, limit int64 // ids in [next, limit) are reserved and unused; guarded by mu
 }
 
-// allocate returns a producer id never returned before by a broker on this
-// data directory.
-func (a *producerIDAllocator) allocate(fsys vfs.FS, dir string) (int64, error) {
+// allocate returns a producer id never returned before in this cluster.
+func (a *producerIDAllocator) allocate(ctx context.Context, meta *metadata.Controller, node int32) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.next == a.limit {
-		start, err := readProducerIDs(fsys, dir)
+		first, err := meta.ReserveProducerIDs(ctx, node, producerIDBlockSize)
 		if err != nil {
 			return 0, err
 		}
-		start = max(start, a.limit)
-		if err := writeProducerIDs(fsys, dir, start+producerIDBlockSize); err != nil {
-			return 0, err
-		}
-		a.next, a.limit = start, start+producerIDBlockSize
+		a.next, a.limit = first, first+producerIDBlockSize
 	}
 	id := a.next
 	a.next++
 	return id, nil
-}
-
-// readProducerIDs returns the first unreserved id: 0 without a file.
-func readProducerIDs(fsys vfs.FS, dir string) (int64, error) {
-	f, err := fsys.Open(filepath.Join(dir, producerIDsName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	buf := make([]byte, 256)
-	n, _ := f.ReadAt(buf, 0)
-	lines := strings.Split(strings.TrimSpace(string(buf[:n])), "\n")
-	if len(lines) == 2 && lines[0] == producerIDsHeader {
-		if v, ok := strings.CutPrefix(lines[1], "next "); ok {
-			if next, err := strconv.ParseInt(v, 10, 64); err == nil && next >= 0 {
-				return next, nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("%s: unreadable producer id reservation %q", filepath.Join(dir, producerIDsName), buf[:n])
-}
-
-// writeProducerIDs durably records next as the first unreserved id.
-func writeProducerIDs(fsys vfs.FS, dir string, next int64) error {
-	name := filepath.Join(dir, producerIDsName)
-	f, err := fsys.Create(name + ".tmp")
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(f, "%s\nnext %d\n", producerIDsHeader, next)
-	if err = errors.Join(err, f.Sync(), f.Close()); err != nil {
-		return err
-	}
-	if err := fsys.Rename(name+".tmp", name); err != nil {
-		return err
-	}
-	return fsys.SyncDir(dir)
 }

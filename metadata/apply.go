@@ -32,6 +32,8 @@ func Apply(img *Image, offset uint64, rec Record) (*Image, error) {
 		next, err = applyAlterTopicConfigs(img, r)
 	case AlterBrokerConfigsRecord:
 		next, err = applyAlterBrokerConfigs(img, r)
+	case ProducerIDsRecord:
+		next, err = applyProducerIDs(img, r)
 	default:
 		err = fmt.Errorf("%w: %T", ErrUnknownRecord, rec)
 	}
@@ -206,4 +208,14 @@ func clonePartitions(ps []Partition) []Partition {
 		out[i] = p
 	}
 	return out
+}
+
+func applyProducerIDs(img *Image, r ProducerIDsRecord) (*Image, error) {
+	if r.From != img.NextProducerID || r.Next <= r.From {
+		return img, fmt.Errorf("%w: producer ids from %d are free, record reserves [%d, %d)",
+			ErrStaleProducerIDs, img.NextProducerID, r.From, r.Next)
+	}
+	next := *img
+	next.NextProducerID = r.Next
+	return &next, nil
 }

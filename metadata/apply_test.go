@@ -183,7 +183,8 @@ func encodeImage(img *Image) ([]byte, error) {
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {
-	img := applyAll(t, base(t), AlterBrokerConfigsRecord{NodeID: 1, Set: map[string]string{"a": "b"}})
+	img := applyAll(t, base(t), AlterBrokerConfigsRecord{NodeID: 1, Set: map[string]string{"a": "b"}},
+		ProducerIDsRecord{NodeID: 1, From: 0, Next: 1000})
 	enc, err := encodeImage(img)
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +211,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		DeleteTopicRecord{TopicID: idA},
 		AlterTopicConfigsRecord{TopicID: idA, Set: map[string]string{"k": "v"}, Remove: []string{"x"}},
 		AlterBrokerConfigsRecord{NodeID: -1, Set: map[string]string{"k": "v"}},
+		ProducerIDsRecord{NodeID: 2, From: 1000, Next: 2000},
 	}
 	for _, rec := range recs {
 		b, err := EncodeRecord(rec)
@@ -277,5 +279,28 @@ func TestValidTopicName(t *testing.T) {
 		if err := ValidTopicName(name); !errors.Is(err, ErrInvalidTopic) {
 			t.Errorf("%q: err = %v", name, err)
 		}
+	}
+}
+
+func TestProducerIDReservationsNeverOverlap(t *testing.T) {
+	img := applyAll(t, base(t), ProducerIDsRecord{NodeID: 1, From: 0, Next: 1000})
+	if img.NextProducerID != 1000 {
+		t.Fatalf("next producer id %d, want 1000", img.NextProducerID)
+	}
+	// A reservation proposed from a stale image (another one applied
+	// first) must fail, not hand out ids twice; so must an empty one.
+	for _, rec := range []ProducerIDsRecord{
+		{NodeID: 2, From: 0, Next: 500},
+		{NodeID: 2, From: 0, Next: 2000},
+		{NodeID: 2, From: 1000, Next: 1000},
+	} {
+		got, err := Apply(img, 99, rec)
+		if !errors.Is(err, ErrStaleProducerIDs) || got != img {
+			t.Fatalf("%+v: err %v, image changed %v", rec, err, got != img)
+		}
+	}
+	img = applyAll(t, img, ProducerIDsRecord{NodeID: 2, From: 1000, Next: 1500})
+	if img.NextProducerID != 1500 {
+		t.Fatalf("next producer id %d, want 1500", img.NextProducerID)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -373,5 +374,37 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 	cfg.NodeID = -1
 	if _, err := Open(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "port") {
 		t.Fatalf("Open: %v", err)
+	}
+}
+
+func TestConcurrentProducerIDReservationsAreDisjointAndSurviveReopen(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	c := open(t, cfg)
+	var mu sync.Mutex
+	var firsts []int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			first, err := c.ReserveProducerIDs(context.Background(), 1, 100)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			firsts = append(firsts, first)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	slices.Sort(firsts)
+	for i, f := range firsts {
+		if f != int64(i)*100 {
+			t.Fatalf("blocks start at %v, want 0, 100, ..., 700: disjoint and contiguous", firsts)
+		}
+	}
+	closeController(t, c)
+	c = open(t, cfg)
+	if first, err := c.ReserveProducerIDs(context.Background(), 1, 100); err != nil || first != 800 {
+		t.Fatalf("after reopen: first %d, err %v; want 800", first, err)
 	}
 }

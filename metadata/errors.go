@@ -5,6 +5,7 @@ import "errors"
 // Errors a proposal returns. The broker maps them to Kafka error codes.
 var (
 	ErrTopicExists              = errors.New("metadata: topic already exists")                   // TOPIC_ALREADY_EXISTS
+	ErrStaleProducerIDs         = errors.New("metadata: producer id reservation raced another")  // retried by ReserveProducerIDs
 	ErrUnknownTopic             = errors.New("metadata: unknown topic")                          // UNKNOWN_TOPIC_ID / UNKNOWN_TOPIC_OR_PARTITION
 	ErrInvalidTopic             = errors.New("metadata: invalid topic")                          // INVALID_TOPIC_EXCEPTION
 	ErrInvalidPartitions        = errors.New("metadata: invalid number of partitions")           // INVALID_PARTITIONS

@@ -143,15 +143,18 @@ type snapshotBody struct {
 	Brokers       []Broker
 	Topics        []*Topic
 	BrokerConfigs map[int32]map[string]string
+	// NextProducerID is absent (zero) in snapshots from before it existed.
+	NextProducerID int64 `json:",omitempty"`
 }
 
 func encodeSnapshot(w io.Writer, img *Image) error {
 	body := snapshotBody{
-		Version:       snapshotVersion,
-		ClusterID:     img.ClusterID,
-		ControllerID:  img.ControllerID,
-		Offset:        img.Offset,
-		BrokerConfigs: img.BrokerConfigs,
+		Version:        snapshotVersion,
+		ClusterID:      img.ClusterID,
+		ControllerID:   img.ControllerID,
+		Offset:         img.Offset,
+		BrokerConfigs:  img.BrokerConfigs,
+		NextProducerID: img.NextProducerID,
 	}
 	for _, id := range img.BrokerIDs() {
 		body.Brokers = append(body.Brokers, img.Brokers[id])
@@ -172,6 +175,7 @@ func decodeSnapshot(r io.Reader) (*Image, error) {
 	}
 	img := EmptyImage()
 	img.ClusterID, img.ControllerID, img.Offset = body.ClusterID, body.ControllerID, body.Offset
+	img.NextProducerID = body.NextProducerID
 	for _, b := range body.Brokers {
 		img.Brokers[b.NodeID] = b
 	}

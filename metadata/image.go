@@ -105,6 +105,8 @@ type Image struct {
 	// BrokerConfigs holds dynamic broker configs by node id; -1 holds the
 	// cluster-wide defaults. A node with no dynamic configs has no entry.
 	BrokerConfigs map[int32]map[string]string
+	// NextProducerID is the first producer id no broker has reserved.
+	NextProducerID int64
 }
 
 // EmptyImage returns the image before any record: every map empty, never nil.

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -106,6 +107,25 @@ func (c *Controller) AlterBrokerConfigs(ctx context.Context, nodeID int32, set m
 		return nil
 	}
 	return c.propose(ctx, AlterBrokerConfigsRecord{NodeID: nodeID, Set: set, Remove: remove})
+}
+
+// ReserveProducerIDs reserves count producer ids for node and returns the
+// first: ids [first, first+count) are this node's alone, across restarts
+// and brokers. Concurrent reservations that raced retry.
+func (c *Controller) ReserveProducerIDs(ctx context.Context, node int32, count int64) (int64, error) {
+	if count < 1 {
+		return 0, fmt.Errorf("metadata: reserve %d producer ids", count)
+	}
+	for {
+		first := c.Image().NextProducerID
+		err := c.propose(ctx, ProducerIDsRecord{NodeID: node, From: first, Next: first + count})
+		if err == nil {
+			return first, nil
+		}
+		if !errors.Is(err, ErrStaleProducerIDs) {
+			return 0, err
+		}
+	}
 }
 
 // assignPartitions assigns count partitions, numbered from first, to the

@@ -19,6 +19,7 @@ const (
 	TypeDeleteTopic        RecordType = 6
 	TypeAlterTopicConfigs  RecordType = 7
 	TypeAlterBrokerConfigs RecordType = 8
+	TypeProducerIDs        RecordType = 9
 )
 
 // Record is one metadata change. The concrete types below are the only
@@ -81,6 +82,18 @@ type AlterBrokerConfigsRecord struct {
 	Remove []string          `json:",omitempty"`
 }
 
+// ProducerIDsRecord reserves the producer ids [From, Next) for a broker
+// (KRaft's ProducerIdsRecord). From must be the image's NextProducerID when
+// the record applies, so that two reservations that raced never overlap:
+// the later one fails and is proposed again.
+type ProducerIDsRecord struct {
+	NodeID int32
+	From   int64
+	Next   int64
+}
+
+func (ProducerIDsRecord) Type() RecordType { return TypeProducerIDs }
+
 func (ClusterInitRecord) Type() RecordType        { return TypeClusterInit }
 func (LeaderChangeRecord) Type() RecordType       { return TypeLeaderChange }
 func (RegisterBrokerRecord) Type() RecordType     { return TypeRegisterBroker }
@@ -132,6 +145,8 @@ func DecodeRecord(b []byte) (Record, error) {
 		return decodeBody[AlterTopicConfigsRecord](typ, body)
 	case TypeAlterBrokerConfigs:
 		return decodeBody[AlterBrokerConfigsRecord](typ, body)
+	case TypeProducerIDs:
+		return decodeBody[ProducerIDsRecord](typ, body)
 	}
 	return nil, fmt.Errorf("%w: type %d version %d", ErrUnknownRecord, typ, version)
 }
