@@ -80,17 +80,10 @@ func duplicateResources(n int, at func(int) (kmsg.ConfigResourceType, string)) [
 		typ  kmsg.ConfigResourceType
 		name string
 	}
-	count := map[key]int{}
-	for i := range n {
+	return repeated(n, func(i int) key {
 		t, name := at(i)
-		count[key{t, name}]++
-	}
-	dup := make([]bool, n)
-	for i := range n {
-		t, name := at(i)
-		dup[i] = count[key{t, name}] > 1
-	}
-	return dup
+		return key{t, name}
+	})
 }
 
 // alterResourceConfigs replaces a resource's dynamic configs with what next

@@ -24,15 +24,12 @@ func handleCreatePartitions(b *Broker, ctx context.Context, r *request, req *kms
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	ctx, cancel := withRequestTimeout(ctx, req.TimeoutMillis)
 	defer cancel()
-	count := map[string]int{}
-	for _, rt := range req.Topics {
-		count[rt.Topic]++
-	}
-	for _, rt := range req.Topics {
+	dup := repeated(len(req.Topics), func(i int) string { return req.Topics[i].Topic })
+	for i, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
 		var err *resourceError
-		if count[rt.Topic] > 1 {
+		if dup[i] {
 			err = newResourceError(kerr.InvalidRequest, "topic %q appears more than once in the request", rt.Topic)
 		} else {
 			err = b.createPartitions(ctx, rt, req.ValidateOnly)

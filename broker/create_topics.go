@@ -38,14 +38,11 @@ func handleCreateTopics(b *Broker, ctx context.Context, r *request, req *kmsg.Cr
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	ctx, cancel := withRequestTimeout(ctx, req.TimeoutMillis)
 	defer cancel()
-	count := map[string]int{}
-	for _, rt := range req.Topics {
-		count[rt.Topic]++
-	}
-	for _, rt := range req.Topics {
+	dup := repeated(len(req.Topics), func(i int) string { return req.Topics[i].Topic })
+	for i, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
-		if count[rt.Topic] > 1 {
+		if dup[i] {
 			st.ErrorCode, st.ErrorMessage = newResourceError(kerr.InvalidRequest, "topic %q appears more than once in the request", rt.Topic).codeAndMessage()
 			resp.Topics = append(resp.Topics, st)
 			continue

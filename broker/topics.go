@@ -42,3 +42,17 @@ func withRequestTimeout(ctx context.Context, ms int32) (context.Context, context
 	}
 	return context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
 }
+
+// repeated marks which of n items have a key that another item has too: a
+// request that names a topic or resource twice gets INVALID_REQUEST for it.
+func repeated[K comparable](n int, key func(int) K) []bool {
+	count := make(map[K]int, n)
+	for i := range n {
+		count[key(i)]++
+	}
+	dup := make([]bool, n)
+	for i := range n {
+		dup[i] = count[key(i)] > 1
+	}
+	return dup
+}
