@@ -29,11 +29,11 @@ func Compress(c Codec, dst, src []byte) ([]byte, error) {
 	case CodecNone:
 		return append(dst, src...), nil
 	case CodecGzip:
-		return compressGzip(dst, src)
+		return compressStream(&gzipWriters, CodecGzip, dst, src)
 	case CodecSnappy:
 		return compressSnappy(dst, src), nil
 	case CodecLZ4:
-		return compressLZ4(dst, src)
+		return compressStream(&lz4Writers, CodecLZ4, dst, src)
 	case CodecZstd:
 		return compressZstd(dst, src), nil
 	}
@@ -75,6 +75,35 @@ func decompress(c Codec, dst, src []byte, limit int) ([]byte, error) {
 
 // appendWriter is an io.Writer that appends to a slice; pooled compressors
 // write into it so that Compress can append to the caller's dst.
+// streamWriter is a pooled stream compressor (gzip, lz4) writing into a
+// slice.
+type streamWriter struct {
+	out appendWriter
+	zw  interface {
+		io.WriteCloser
+		Reset(io.Writer)
+	}
+}
+
+// compressStream compresses src with a streamWriter from pool and appends
+// the result to dst.
+func compressStream(pool *sync.Pool, c Codec, dst, src []byte) ([]byte, error) {
+	w := pool.Get().(*streamWriter)
+	defer pool.Put(w)
+	w.out.b = dst
+	w.zw.Reset(&w.out)
+	_, err := w.zw.Write(src)
+	if err == nil {
+		err = w.zw.Close()
+	}
+	out := w.out.b
+	w.out.b = nil
+	if err != nil {
+		return dst, corruptf("cannot compress with %s: %v", c, err)
+	}
+	return out, nil
+}
+
 type appendWriter struct{ b []byte }
 
 func (w *appendWriter) Write(p []byte) (int, error) {
@@ -122,16 +151,11 @@ type gzipReader struct {
 	zr  gzip.Reader
 }
 
-type gzipWriter struct {
-	out appendWriter
-	zw  *gzip.Writer
-}
-
 var (
 	gzipReaders = sync.Pool{New: func() any { return new(gzipReader) }}
 	gzipWriters = sync.Pool{New: func() any {
 		zw, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
-		return &gzipWriter{zw: zw}
+		return &streamWriter{zw: zw}
 	}}
 )
 
@@ -157,33 +181,11 @@ func decompressGzip(dst, src []byte, limit int) ([]byte, error) {
 	return readAll(CodecGzip, &r.zr, dst, limit, hint)
 }
 
-func compressGzip(dst, src []byte) ([]byte, error) {
-	w := gzipWriters.Get().(*gzipWriter)
-	defer gzipWriters.Put(w)
-	w.out.b = dst
-	w.zw.Reset(&w.out)
-	_, err := w.zw.Write(src)
-	if err == nil {
-		err = w.zw.Close()
-	}
-	out := w.out.b
-	w.out.b = nil
-	if err != nil {
-		return dst, corruptf("cannot compress with gzip: %v", err)
-	}
-	return out, nil
-}
-
 // lz4.
 
 type lz4Reader struct {
 	src bytes.Reader
 	zr  *lz4.Reader
-}
-
-type lz4Writer struct {
-	out appendWriter
-	zw  *lz4.Writer
 }
 
 var (
@@ -193,7 +195,7 @@ var (
 		// 64 KiB blocks, as the Java client writes them; the default 4 MiB
 		// would make every reader allocate 4 MiB block buffers.
 		_ = zw.Apply(lz4.BlockSizeOption(lz4.Block64Kb))
-		return &lz4Writer{zw: zw}
+		return &streamWriter{zw: zw}
 	}}
 )
 
@@ -210,23 +212,6 @@ func decompressLZ4(dst, src []byte, limit int) ([]byte, error) {
 		return dst, corruptf("lz4: empty input")
 	}
 	return readAll(CodecLZ4, r.zr, dst, limit, min(4*len(src), 1<<20))
-}
-
-func compressLZ4(dst, src []byte) ([]byte, error) {
-	w := lz4Writers.Get().(*lz4Writer)
-	defer lz4Writers.Put(w)
-	w.out.b = dst
-	w.zw.Reset(&w.out)
-	_, err := w.zw.Write(src)
-	if err == nil {
-		err = w.zw.Close()
-	}
-	out := w.out.b
-	w.out.b = nil
-	if err != nil {
-		return dst, corruptf("cannot compress with lz4: %v", err)
-	}
-	return out, nil
 }
 
 // zstd. Each pooled decoder and encoder runs one operation at a time
