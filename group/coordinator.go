@@ -9,7 +9,8 @@ import (
 	"github.com/samsa-io/samsa/group/consumer"
 )
 
-// Config holds the coordinator's settings, with Kafka's config names.
+// Config holds the coordinator's settings, with Kafka's config names. A
+// zero field means Kafka's default.
 type Config struct {
 	// Partitions is offsets.topic.num.partitions (50): a group's records go
 	// to partition Partition(groupID, Partitions).
@@ -17,8 +18,13 @@ type Config struct {
 	// OffsetsRetention is offsets.retention.minutes (7 days): the offsets
 	// of a group that has been empty this long expire.
 	OffsetsRetention time.Duration
+	// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms
+	// (10 minutes): how often expired offsets and empty groups are
+	// looked for.
+	OffsetsRetentionCheckInterval time.Duration
 	// MaxMetadataBytes is offset.metadata.max.bytes (4096): a commit with
-	// longer metadata gets OFFSET_METADATA_TOO_LARGE.
+	// longer metadata gets OFFSET_METADATA_TOO_LARGE. Like Kafka, it counts
+	// the metadata's UTF-16 code units.
 	MaxMetadataBytes int
 	Classic          classic.Config
 	Consumer         consumer.Config
@@ -27,12 +33,31 @@ type Config struct {
 // DefaultConfig returns Kafka's defaults.
 func DefaultConfig() Config {
 	return Config{
-		Partitions:       50,
-		OffsetsRetention: 7 * 24 * time.Hour,
-		MaxMetadataBytes: 4096,
-		Classic:          classic.DefaultConfig(),
-		Consumer:         consumer.DefaultConfig(),
+		Partitions:                    50,
+		OffsetsRetention:              7 * 24 * time.Hour,
+		OffsetsRetentionCheckInterval: 10 * time.Minute,
+		MaxMetadataBytes:              4096,
+		Classic:                       classic.DefaultConfig(),
+		Consumer:                      consumer.DefaultConfig(),
 	}
+}
+
+// withDefaults fills the zero fields of cfg with Kafka's defaults.
+func (cfg Config) withDefaults() Config {
+	def := DefaultConfig()
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = def.Partitions
+	}
+	if cfg.OffsetsRetention <= 0 {
+		cfg.OffsetsRetention = def.OffsetsRetention
+	}
+	if cfg.OffsetsRetentionCheckInterval <= 0 {
+		cfg.OffsetsRetentionCheckInterval = def.OffsetsRetentionCheckInterval
+	}
+	if cfg.MaxMetadataBytes <= 0 {
+		cfg.MaxMetadataBytes = def.MaxMetadataBytes
+	}
+	return cfg
 }
 
 // Token identifies a request whose response may be due later (a JoinGroup
@@ -72,18 +97,34 @@ type Topic = consumer.Topic
 
 // Coordinator holds every group of the offsets partitions this broker
 // leads. It is not safe for concurrent use: the driver serializes calls.
+//
+// A group id maps to one *group, which is a classic group or a consumer
+// group (never both) and holds the group's committed offsets. A group with
+// offsets but no members and no protocol is a "simple" classic group, as
+// Kafka creates for consumers that commit without joining.
 type Coordinator struct {
 	cfg Config
+	// groups by id.
+	groups map[string]*group
+	// timers orders the groups that have a deadline by it.
+	timers timerHeap
+	// topics is the last SetTopics; nil before the first, and then every
+	// commit is refused with UNKNOWN_TOPIC_OR_PARTITION.
+	topics map[string]Topic
+	// nextExpiry is when Tick next looks for expired offsets and empty
+	// groups; zero until the first input that brings the time.
+	nextExpiry time.Time
 }
 
 // New returns an empty coordinator.
 func New(cfg Config) *Coordinator {
-	return &Coordinator{cfg: cfg}
+	return &Coordinator{cfg: cfg.withDefaults(), groups: make(map[string]*group)}
 }
 
 // Partition is the __consumer_offsets partition of a group, as Kafka
-// computes it: the Java String hash code of the id, made non-negative by
-// masking the sign bit, modulo n.
+// computes it: the Java String hash code of the id (over its UTF-16 code
+// units), made non-negative with Kafka's Utils.abs (which maps MinInt32 to
+// 0), modulo n.
 func Partition(groupID string, n int32) int32 {
 	var h int32
 	for _, r := range groupID {
@@ -95,86 +136,14 @@ func Partition(groupID string, n int32) int32 {
 		}
 		h = 31*h + int32(r)
 	}
-	return (h & 0x7fffffff) % n
+	switch {
+	case h == -1<<31:
+		h = 0
+	case h < 0:
+		h = -h
+	}
+	return h % n
 }
-
-// JoinGroup handles a classic JoinGroup; its reply usually comes in a later
-// Output, when the rebalance completes.
-func (c *Coordinator) JoinGroup(call Call, req *kmsg.JoinGroupRequest) Output { return Output{} }
-
-// SyncGroup handles a classic SyncGroup; followers' replies wait for the
-// leader's assignment.
-func (c *Coordinator) SyncGroup(call Call, req *kmsg.SyncGroupRequest) Output { return Output{} }
-
-// Heartbeat handles a classic Heartbeat.
-func (c *Coordinator) Heartbeat(call Call, req *kmsg.HeartbeatRequest) Output { return Output{} }
-
-// LeaveGroup handles a classic LeaveGroup (v3+: a batch of members).
-func (c *Coordinator) LeaveGroup(call Call, req *kmsg.LeaveGroupRequest) Output { return Output{} }
-
-// OffsetCommit handles OffsetCommit v0–v9: from a classic member (checked
-// against its generation), a KIP-848 member (checked against its epoch), or
-// a simple consumer (generation -1, no member id) of an empty group.
-func (c *Coordinator) OffsetCommit(call Call, req *kmsg.OffsetCommitRequest) Output {
-	return Output{}
-}
-
-// OffsetFetch answers one group of an OffsetFetch (v8+ batches groups; the
-// driver maps v0–v7 onto this). Nil topics means every committed partition.
-func (c *Coordinator) OffsetFetch(call Call, g kmsg.OffsetFetchRequestGroup, requireStable bool) kmsg.OffsetFetchResponseGroup {
-	return kmsg.OffsetFetchResponseGroup{}
-}
-
-// OffsetDelete handles OffsetDelete: offsets of topics the group is not
-// subscribed to, of a group that is empty or not using them.
-func (c *Coordinator) OffsetDelete(call Call, req *kmsg.OffsetDeleteRequest) Output { return Output{} }
-
-// DescribeGroup answers one group of a DescribeGroups.
-func (c *Coordinator) DescribeGroup(version int16, groupID string) kmsg.DescribeGroupsResponseGroup {
-	return kmsg.DescribeGroupsResponseGroup{}
-}
-
-// ListGroups lists the groups, filtered by state and type (KIP-518, KIP-848)
-// when the filters are not empty.
-func (c *Coordinator) ListGroups(version int16, states, types []string) []kmsg.ListGroupsResponseGroup {
-	return nil
-}
-
-// DeleteGroup deletes an empty group and its offsets (DeleteGroups); it
-// returns the error code for the group and the tombstones to write.
-func (c *Coordinator) DeleteGroup(now time.Time, groupID string) (int16, []Record) { return 0, nil }
-
-// ConsumerGroupHeartbeat handles KIP-848's heartbeat; its reply is always in
-// the returned Output.
-func (c *Coordinator) ConsumerGroupHeartbeat(call Call, req *kmsg.ConsumerGroupHeartbeatRequest) Output {
-	return Output{}
-}
-
-// ConsumerGroupDescribe answers one group of a ConsumerGroupDescribe.
-func (c *Coordinator) ConsumerGroupDescribe(version int16, groupID string, includeAuthorizedOperations bool) kmsg.ConsumerGroupDescribeResponseGroup {
-	return kmsg.ConsumerGroupDescribeResponseGroup{}
-}
-
-// SetTopics tells the coordinator the cluster's topics, by name; consumer
-// groups reassign when partitions appear or topics come and go.
-func (c *Coordinator) SetTopics(now time.Time, topics map[string]Topic) Output { return Output{} }
-
-// Tick advances time: session and rebalance timeouts, the initial rebalance
-// delay, offset expiry.
-func (c *Coordinator) Tick(now time.Time) Output { return Output{} }
-
-// Deadline is when Tick next has something to do; ok is false when nothing
-// is pending.
-func (c *Coordinator) Deadline() (t time.Time, ok bool) { return time.Time{}, false }
-
-// Replay applies one record read back from __consumer_offsets at start-up,
-// in log order; a nil value is a tombstone. Records it does not know are
-// skipped, as Kafka does.
-func (c *Coordinator) Replay(partition int32, key, value []byte) error { return nil }
-
-// Loaded ends replay: members restored from the log get a fresh session
-// from now.
-func (c *Coordinator) Loaded(now time.Time) {}
 
 // GroupOffset is one committed offset, for lag.
 type GroupOffset struct {
@@ -185,4 +154,49 @@ type GroupOffset struct {
 }
 
 // Offsets calls fn for every committed offset of every group (lag metrics).
-func (c *Coordinator) Offsets(fn func(GroupOffset)) {}
+func (c *Coordinator) Offsets(fn func(GroupOffset)) {
+	for id, g := range c.groups {
+		for topic, parts := range g.offsets {
+			for p, o := range parts {
+				fn(GroupOffset{Group: id, Topic: topic, Partition: p, Offset: o.offset})
+			}
+		}
+	}
+}
+
+// observe starts the expiry schedule on the first input that brings the
+// time.
+func (c *Coordinator) observe(now time.Time) {
+	if c.nextExpiry.IsZero() {
+		c.nextExpiry = now.Add(c.cfg.OffsetsRetentionCheckInterval)
+	}
+}
+
+// lookup returns the group with id, or nil.
+func (c *Coordinator) lookup(id string) *group { return c.groups[id] }
+
+// add makes a group entry for id (which must be unknown).
+func (c *Coordinator) add(id string) *group {
+	g := &group{id: id, emptySince: -1, heapIndex: -1}
+	c.groups[id] = g
+	return g
+}
+
+// remove forgets a group and its offsets (their tombstones are the
+// caller's).
+func (c *Coordinator) remove(g *group) {
+	c.timers.remove(g)
+	delete(c.groups, g.id)
+}
+
+// partition is the __consumer_offsets partition of group id.
+func (c *Coordinator) partition(id string) int32 { return Partition(id, c.cfg.Partitions) }
+
+// errorString returns a pointer to msg, for kmsg's nullable messages.
+func errorString(msg string) *string { return &msg }
+
+// ms is t in Unix milliseconds, as Kafka's records store time.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// reply wraps a response due now to the call.
+func reply(call Call, r kmsg.Response) Reply { return Reply{Token: call.Token, Response: r} }
