@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/samsa-io/samsa/group"
 	"github.com/samsa-io/samsa/internal/vfs"
 	"github.com/samsa-io/samsa/metadata"
 	"github.com/samsa-io/samsa/storage"
@@ -36,6 +37,10 @@ type Config struct {
 	Logger          *slog.Logger
 	// FS is the filesystem for partition logs; vfs.Default when nil.
 	FS vfs.FS
+	// Groups configures the group coordinator (offsets.topic.num.partitions,
+	// group.min.session.timeout.ms, …); a zero Partitions means
+	// group.DefaultConfig().
+	Groups group.Config
 }
 
 // DefaultConfig returns the defaults of `samsa serve`.
@@ -47,6 +52,7 @@ func DefaultConfig() Config {
 		AutoCreateTopics:  true,
 		DefaultPartitions: 1,
 		MaxRequestBytes:   100 << 20,
+		Groups:            group.DefaultConfig(),
 	}
 }
 
@@ -65,6 +71,7 @@ type Broker struct {
 
 	parts       *partitions
 	producerIDs producerIDAllocator // init_producer_id.go
+	groups      *groups             // the group coordinator's driver (groups.go)
 	respBufs    sync.Pool           // large response buffers, reused (conn.go)
 
 	ctx    context.Context // cancelled on shutdown: long polls return
@@ -90,6 +97,9 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	}
 	if cfg.DefaultPartitions <= 0 {
 		cfg.DefaultPartitions = 1
+	}
+	if cfg.Groups.Partitions <= 0 {
+		cfg.Groups = group.DefaultConfig()
 	}
 	b := &Broker{cfg: cfg, logger: cfg.Logger, apis: newAPITable(), conns: map[*conn]struct{}{}}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
@@ -128,6 +138,10 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		return nil, fmt.Errorf("open logs: %w", err)
 	}
 	b.parts.follow(b.meta)
+	if b.groups, err = newGroups(ctx, b, cfg.Groups); err != nil {
+		return nil, err
+	}
+	b.groups.start()
 	b.wg.Go(b.acceptLoop)
 	b.logger.Info("broker started", "node", cfg.NodeID, "kafka", b.ln.Addr().String(),
 		"advertised", net.JoinHostPort(b.host, strconv.Itoa(int(b.port))), "data", cfg.DataDir,
@@ -229,6 +243,9 @@ func (b *Broker) Close(ctx context.Context) error {
 // release closes what Start opened, in reverse order.
 func (b *Broker) release() error {
 	var errs []error
+	if b.groups != nil {
+		b.groups.close()
+	}
 	if b.meta != nil {
 		errs = append(errs, b.meta.Close())
 	}

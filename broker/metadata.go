@@ -8,7 +8,9 @@ package broker
 // may ask for topics by id; v12 by id alone. An unknown topic is created
 // when auto.create.topics.enable is on and the request allows it (v4+; always
 // in v0–v3), with num.partitions partitions; the topic is returned ready, since
-// creation is synchronous here. Authorized operations (v8+) are reported as
+// creation is synchronous here; Kafka's internal topics are never
+// auto-created (the group coordinator creates __consumer_offsets at
+// start-up with its own settings). Authorized operations (v8+) are reported as
 // unknown (INT32_MIN) until ACLs exist.
 
 import (
@@ -62,7 +64,7 @@ func handleMetadata(b *Broker, ctx context.Context, r *request, req *kmsg.Metada
 				resp.Topics = append(resp.Topics, topicError(rt, kerr.InvalidTopicException))
 				continue
 			}
-			if autoCreate {
+			if autoCreate && !isInternalTopic(name) { // internal topics are made by their coordinators
 				t = b.autoCreate(ctx, name)
 			}
 		}
