@@ -15,9 +15,11 @@ import "time"
 // Tick advances time: expired sessions, rebalance timeouts, the initial
 // delay.
 func (g *Group) Tick(now time.Time) []Reply {
-	// Fire the due timers earliest first. A timer a firing sets anew is
-	// never due before now, and each firing removes a member or moves the
-	// group on, so the loop ends; the bound is a second guard.
+	// Fire the due timers earliest first, each at its own deadline, as a
+	// precise timer would even when ticks come late. A timer that firing
+	// sets anew is never due before the one that fired, and each firing
+	// removes a member or moves the group on; the bound keeps one Tick
+	// short should timers keep firing (the rest wait for the next Tick).
 	for range 4*(len(g.members)+len(g.pending)) + 16 {
 		if !g.fireNext(now) {
 			break
@@ -58,6 +60,7 @@ func (g *Group) fireNext(now time.Time) bool {
 	consider(joinPhase, g.joinDeadline, "")
 	consider(pendingSync, g.syncDeadline, "")
 
+	now = at // the timer fires at its deadline
 	switch kind {
 	case session:
 		g.expireSession(now, g.members[who])
