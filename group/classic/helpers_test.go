@@ -110,8 +110,11 @@ func (h *harness) joinWith(a joinArgs) Token {
 	if a.client == "" {
 		a.client = "c"
 	}
-	if a.protoType == "" {
+	switch a.protoType {
+	case "":
 		a.protoType = "consumer"
+	case "-":
+		a.protoType = "" // really none
 	}
 	if a.protocols == nil {
 		a.protocols = protocols("range", "t")
