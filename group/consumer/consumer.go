@@ -7,12 +7,34 @@
 // has acknowledged its revocation in a heartbeat.
 //
 // It does no I/O and reads no clock: every method takes the time.
+//
+// Invariants, after every method returns:
+//   - a partition is held (assigned, or pending revocation) by at most one
+//     member, and a member is told of a partition only once no other member
+//     holds it;
+//   - the group epoch never decreases; a member's epoch only moves up to
+//     the target assignment epoch, except when it leaves (-1, -2) or its
+//     client rejoins with epoch 0;
+//   - every change that must survive a restart is queued for TakeRecords,
+//     in the order Kafka writes it to __consumer_offsets.
+//
+// Regular expressions (SubscribedTopicRegex) are Go's regexp (RE2 syntax)
+// and must match a whole topic name. Kafka compiles them with RE2/J, the
+// Java port of the same RE2 syntax, so the dialects agree on everything a
+// topic name ([a-zA-Z0-9._-]) can exercise; Go rejects a few constructs
+// RE2/J accepts (possessive quantifiers such as a*+), which then answer
+// INVALID_REGULAR_EXPRESSION. Neither has Java's java.util.regex
+// backreferences or lookaround. Kafka resolves regexes asynchronously, in
+// batches; this group resolves them at once, on each heartbeat and
+// SetTopics.
 package consumer
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/samsa-io/samsa/group/assign"
 )
 
 // Config holds a group's settings, with Kafka's config names.
@@ -38,6 +60,21 @@ func DefaultConfig() Config {
 		HeartbeatInterval: 5 * time.Second,
 		Assignors:         []string{"uniform", "range"},
 	}
+}
+
+// assignors are the configured assignor names that package assign knows;
+// with none configured, all of them.
+func (c Config) assignors() []string {
+	var out []string
+	for _, name := range c.Assignors {
+		if _, ok := assign.Lookup(name); ok {
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return assign.Names()
+	}
+	return out
 }
 
 // Topic is what the group knows of a topic.
@@ -69,66 +106,101 @@ const (
 	Dead        State = "Dead"
 )
 
-// Group is one KIP-848 consumer group.
+// Group is one KIP-848 consumer group. It is not safe for concurrent use.
 type Group struct {
-	id  string
-	cfg Config
+	id  string // immutable
+	cfg Config // immutable
+
+	// epoch is the group epoch: it grows whenever the members, their
+	// subscriptions or the subscribed topics' partitions change.
+	epoch int32
+	// assignmentEpoch is the group epoch the target assignment was
+	// computed for; it lags epoch only while the topics are unknown
+	// (after a restart, until the first heartbeat or SetTopics).
+	assignmentEpoch int32
+
+	members map[string]*member
+	// static maps a group.instance.id to the id of the member holding it.
+	static map[string]string
+	// target is the target assignment, by member id.
+	target map[string]assignment
+	// owners is the member holding each partition, as assigned or pending
+	// revocation; a partition with no entry is free.
+	owners map[topicPartition]string
+
+	// subscribed is the subscription metadata: every topic some member
+	// subscribes to (by name or regex) that exists, by name.
+	subscribed map[string]Topic
+	// metadataKnown is false after a replay, until the topics are seen.
+	metadataKnown bool
+	// regexes caches compiled subscriptions, by source.
+	regexes map[string]*regexpEntry
+
+	dead    bool
+	records []KV
 }
 
 // New returns an empty group.
-func New(id string, cfg Config) *Group { return &Group{id: id, cfg: cfg} }
-
-// Heartbeat handles a ConsumerGroupHeartbeat (join, heartbeat, leave) and
-// answers it at once. topics are the cluster's topics by name.
-func (g *Group) Heartbeat(now time.Time, version int16, client Client, req *kmsg.ConsumerGroupHeartbeatRequest, topics map[string]Topic) *kmsg.ConsumerGroupHeartbeatResponse {
-	return nil
+func New(id string, cfg Config) *Group {
+	return &Group{
+		id:            id,
+		cfg:           cfg,
+		members:       make(map[string]*member),
+		static:        make(map[string]string),
+		target:        make(map[string]assignment),
+		owners:        make(map[topicPartition]string),
+		subscribed:    make(map[string]Topic),
+		metadataKnown: true,
+		regexes:       make(map[string]*regexpEntry),
+	}
 }
 
-// SetTopics tells the group the cluster's topics changed: subscriptions by
-// regex are matched again and the target assignment recomputed when the
-// subscribed partitions changed.
-func (g *Group) SetTopics(now time.Time, topics map[string]Topic) {}
+// State is the group's state: Empty with no members, Assigning while the
+// target assignment lags the group epoch, Reconciling while some member has
+// not converged to it, Stable otherwise; Dead once deleted.
+func (g *Group) State() State {
+	switch {
+	case g.dead:
+		return Dead
+	case len(g.members) == 0:
+		return Empty
+	case g.epoch > g.assignmentEpoch:
+		return Assigning
+	}
+	for _, m := range g.members {
+		if !m.reconciledTo(g.assignmentEpoch) {
+			return Reconciling
+		}
+	}
+	return Stable
+}
 
-// Tick advances time: members whose session expired are removed.
-func (g *Group) Tick(now time.Time) {}
-
-// Deadline is when Tick next has something to do.
-func (g *Group) Deadline() (t time.Time, ok bool) { return time.Time{}, false }
-
-// State is the group's state.
-func (g *Group) State() State { return Empty }
-
-// Len is the number of members.
-func (g *Group) Len() int { return 0 }
+// Len is the number of members (a static member that left with epoch -2
+// counts until its session expires or it is replaced).
+func (g *Group) Len() int { return len(g.members) }
 
 // Epoch is the group epoch.
-func (g *Group) Epoch() int32 { return 0 }
+func (g *Group) Epoch() int32 { return g.epoch }
 
-// Describe answers ConsumerGroupDescribe for this group.
-func (g *Group) Describe(version int16, topics map[string]Topic) kmsg.ConsumerGroupDescribeResponseGroup {
-	return kmsg.ConsumerGroupDescribeResponseGroup{}
+// newMemberID makes a member id for a v0 join that brings none.
+func (g *Group) newMemberID() string {
+	if g.cfg.NewMemberID != nil {
+		return g.cfg.NewMemberID()
+	}
+	var id [16]byte
+	rand.Read(id[:])
+	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
-// CheckCommit is the error code (0 for none) of an OffsetCommit (or an
-// OffsetFetch v9+) by memberID at memberEpoch: UNKNOWN_MEMBER_ID,
-// STALE_MEMBER_EPOCH.
-func (g *Group) CheckCommit(memberID string, memberEpoch int32) int16 { return 0 }
-
-// Subscribed is the set of topic names the members subscribe to now.
-func (g *Group) Subscribed() map[string]bool { return nil }
+// emit queues a record for TakeRecords.
+func (g *Group) emit(key, value []byte) {
+	g.records = append(g.records, KV{Key: key, Value: value})
+}
 
 // TakeRecords returns the records that persist what changed since the last
 // call, in Kafka's schema, in order.
-func (g *Group) TakeRecords() []KV { return nil }
-
-// GroupID decodes the group id of a consumer-group record key (key versions
-// 3 to 8); ok is false for other keys.
-func GroupID(key []byte) (id string, ok bool) { return "", false }
-
-// Replay applies one record read back from __consumer_offsets at start-up;
-// a nil value is a tombstone.
-func (g *Group) Replay(key, value []byte) error { return nil }
-
-// Loaded ends replay: members restored from the log get a fresh session
-// from now.
-func (g *Group) Loaded(now time.Time) {}
+func (g *Group) TakeRecords() []KV {
+	out := g.records
+	g.records = nil
+	return out
+}
