@@ -190,6 +190,12 @@ func (h *harness) sync(memberID string, gen int32, assign map[string][]byte) Tok
 	return h.syncWith(5, memberID, nil, gen, assign)
 }
 
+func hbReq(memberID string, instanceID *string, gen int32) *kmsg.HeartbeatRequest {
+	req := kmsg.NewPtrHeartbeatRequest()
+	req.MemberID, req.InstanceID, req.Generation = memberID, instanceID, gen
+	return req
+}
+
 func (h *harness) heartbeat(memberID string, gen int32) int16 {
 	h.t.Helper()
 	req := kmsg.NewPtrHeartbeatRequest()

@@ -24,6 +24,10 @@ func (g *Group) Dirty() bool { return g.dirty }
 
 // Snapshot returns the group as Kafka persists it (GroupMetadataValue, the
 // newest version) and clears Dirty.
+//
+// Only a Stable group is written with its members, protocol and leader; in
+// any other state the record has none (as Kafka's records of a new or
+// emptied group), since a generation still in progress is not persisted.
 func (g *Group) Snapshot(now time.Time) *kmsg.GroupMetadataValue {
 	g.dirty = false
 	g.fresh = false
@@ -32,6 +36,13 @@ func (g *Group) Snapshot(now time.Time) *kmsg.GroupMetadataValue {
 	v.Version = groupMetadataVersion
 	v.ProtocolType = g.protocolType
 	v.Generation = g.generation
+	v.CurrentStateTimestamp = now.UnixMilli() // a new group's state began now
+	if !g.stateSince.IsZero() {
+		v.CurrentStateTimestamp = g.stateSince.UnixMilli()
+	}
+	if g.state != Stable {
+		return v
+	}
 	if g.protocol != nil {
 		p := *g.protocol
 		v.Protocol = &p
@@ -39,10 +50,6 @@ func (g *Group) Snapshot(now time.Time) *kmsg.GroupMetadataValue {
 	if g.leader != "" {
 		l := g.leader
 		v.Leader = &l
-	}
-	v.CurrentStateTimestamp = -1
-	if !g.stateSince.IsZero() {
-		v.CurrentStateTimestamp = g.stateSince.UnixMilli()
 	}
 	for _, id := range g.order {
 		m := g.members[id]
