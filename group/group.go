@@ -29,6 +29,11 @@ type group struct {
 	// classic group; Loaded restores the group from it.
 	snapshot *kmsg.GroupMetadataValue
 
+	// persisted is whether the classic group's metadata is in the log (a
+	// snapshot written or replayed, not tombstoned since). A simple group
+	// is not: it exists while it has offsets.
+	persisted bool
+
 	// keys holds the keys of a consumer group's live records, so that
 	// deleting the group can write a tombstone for each.
 	keys map[string]struct{}

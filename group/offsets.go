@@ -266,5 +266,6 @@ func (c *Coordinator) OffsetDelete(call Call, req *kmsg.OffsetDeleteRequest) Out
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
+	c.dropIfSimple(g)
 	return out
 }

@@ -123,6 +123,7 @@ func (c *Coordinator) snapshotClassic(g *group, now time.Time, out *Output) {
 		return
 	}
 	g.emptySince = v.CurrentStateTimestamp
+	g.persisted = true
 	out.Records = append(out.Records, Record{Partition: c.partition(g.id), Key: groupKey(g.id), Value: groupValue(v)})
 }
 
@@ -156,6 +157,7 @@ func (g *group) trackKey(key, value []byte) {
 // record for a consumer group.
 func (c *Coordinator) groupTombstones(g *group, out []Record) []Record {
 	p := c.partition(g.id)
+	g.persisted = false
 	if g.consumer != nil {
 		for _, k := range sortedKeys(g.keys) {
 			out = append(out, Record{Partition: p, Key: []byte(k)})

@@ -70,7 +70,7 @@ func (c *Coordinator) replayClassic(key, value []byte) error {
 	g := c.lookup(k.Group)
 	if value == nil {
 		if g != nil && g.consumer == nil {
-			g.classic, g.snapshot = nil, nil
+			g.classic, g.snapshot, g.persisted = nil, nil, false
 			c.dropIfGone(g)
 		}
 		return nil
@@ -85,7 +85,7 @@ func (c *Coordinator) replayClassic(key, value []byte) error {
 	// A classic group replaces whatever held the id: the consumer
 	// group's tombstones may have been compacted away.
 	g.consumer, g.keys, g.classic = nil, nil, nil
-	g.snapshot = v
+	g.snapshot, g.persisted = v, true
 	return nil
 }
 
@@ -102,12 +102,13 @@ func (c *Coordinator) replayConsumer(id string, key, value []byte) error {
 	if created {
 		// A consumer group replaces a classic group (whose tombstone may
 		// have been compacted away) or a simple group.
-		g.classic, g.snapshot = nil, nil
+		g.classic, g.snapshot, g.persisted = nil, nil, false
 		g.consumer = consumer.New(id, c.cfg.Consumer)
 	}
 	if err := g.consumer.Replay(key, value); err != nil {
 		if created {
 			g.consumer, g.classic, g.snapshot = nil, prevClassic, prevSnapshot
+			g.persisted = prevSnapshot != nil
 			c.dropIfGone(g)
 		}
 		return err
@@ -120,10 +121,21 @@ func (c *Coordinator) replayConsumer(id string, key, value []byte) error {
 	return nil
 }
 
-// dropIfGone forgets a group entry that holds neither a group nor
-// offsets.
+// dropIfGone forgets, during replay, a group entry that holds neither a
+// group nor offsets.
 func (c *Coordinator) dropIfGone(g *group) {
 	if g.classic == nil && g.consumer == nil && g.snapshot == nil && len(g.offsets) == 0 {
+		c.remove(g)
+	}
+}
+
+// dropIfSimple forgets a simple group that lost its last offset: it has no
+// record in the log, so a restart would not know it either. (Kafka keeps
+// it until its next cleanup, at most offsets.retention.check.interval.ms
+// later.)
+func (c *Coordinator) dropIfSimple(g *group) {
+	if g.consumer == nil && !g.persisted && g.snapshot == nil && len(g.offsets) == 0 &&
+		(g.classic == nil || (g.classic.Len() == 0 && g.classic.State() == classic.Empty)) {
 		c.remove(g)
 	}
 }

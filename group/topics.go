@@ -42,6 +42,7 @@ func (c *Coordinator) SetTopics(now time.Time, topics map[string]Topic) Output {
 					}
 					delete(g.offsets, topic)
 				}
+				c.dropIfSimple(g)
 			}
 		}
 	}
