@@ -14,6 +14,22 @@
 // so that Kafka's tools could read the topic), replay at start-up and
 // expiry.
 //
+// Files: coordinator.go (types, New, Partition), group.go (one group id:
+// its state machine and offsets), classic.go and consumer.go (dispatch to
+// the two kinds of group), offsets.go (OffsetCommit, OffsetFetch,
+// OffsetDelete), list.go (DescribeGroups, ListGroups, DeleteGroups),
+// expiry.go (KIP-211 offset expiry, deletion of empty groups), topics.go
+// (SetTopics: deleted topics lose their offsets), records.go (the record
+// schema), replay.go (start-up), timers.go (deadlines, Tick).
+//
+// A group id changes kind only while its group is empty, as in Kafka 4.x:
+// a JoinGroup turns an empty consumer group into a classic group, a
+// joining ConsumerGroupHeartbeat an empty classic group into a consumer
+// group; the old group's records are tombstoned and its offsets kept. A
+// group with members is never converted (Kafka's online migration of
+// KIP-848 is not implemented): a JoinGroup to it gets
+// INCONSISTENT_GROUP_PROTOCOL, a ConsumerGroupHeartbeat GROUP_ID_NOT_FOUND.
+//
 // Invariants:
 //   - A group id names at most one group, classic or consumer.
 //   - Committed offsets change only through OffsetCommit (or its
