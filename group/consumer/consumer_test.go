@@ -379,7 +379,9 @@ func TestValidation(t *testing.T) {
 		{"epoch below -2", 1, func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID, r.MemberEpoch = "a", -3 }, kerr.InvalidRequest},
 		{"static leave without instance", 1, func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID, r.MemberEpoch = "a", -2 }, kerr.InvalidRequest},
 		{"unknown assignor", 1, func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.ServerAssignor = str("sticky") }, kerr.UnsupportedAssignor},
-		{"invalid regex", 1, func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.SubscribedTopicNames, r.SubscribedTopicRegex = nil, str("orders(") }, kerr.InvalidRegularExpression},
+		{"invalid regex", 1, func(r *kmsg.ConsumerGroupHeartbeatRequest) {
+			r.SubscribedTopicNames, r.SubscribedTopicRegex = nil, str("orders(")
+		}, kerr.InvalidRegularExpression},
 		{"group full", 1, func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID = "c" }, kerr.GroupMaxSizeReached},
 		{"unknown member", 1, func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID, r.MemberEpoch = "zz", 1 }, kerr.UnknownMemberID},
 		{"unknown member leaves", 1, func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID, r.MemberEpoch = "zz", -1 }, kerr.UnknownMemberID},
