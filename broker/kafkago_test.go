@@ -410,7 +410,9 @@ func kafkagoTopics(t *testing.T, ctx context.Context, cl *kafka.Client) []string
 	}
 	var names []string
 	for _, tp := range md.Topics {
-		names = append(names, tp.Name)
+		if !tp.Internal { // __consumer_offsets, made at start-up
+			names = append(names, tp.Name)
+		}
 	}
 	slices.Sort(names)
 	return names

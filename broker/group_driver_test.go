@@ -1,0 +1,260 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/record"
+	"github.com/samsa-io/samsa/storage"
+)
+
+// startBroker starts a broker in this package's tests (samsatest imports
+// this package, so they cannot use it).
+func startBroker(t *testing.T, mod func(*Config)) *Broker {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.KafkaAddr = "127.0.0.1:0"
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	if mod != nil {
+		mod(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		b.Close(ctx)
+	})
+	return b
+}
+
+// handleDirect runs a request through the API table as a connection would.
+func handleDirect(ctx context.Context, b *Broker, req kmsg.Request, version int16) kmsg.Response {
+	req.SetVersion(version)
+	r := &request{key: req.Key(), version: version, clientID: "test", body: req, conn: &conn{b: b, logger: b.logger}}
+	return b.handle(ctx, r)
+}
+
+func waitLoaded(t *testing.T, b *Broker) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b.groups.mu.Lock()
+		loaded := b.groups.loaded
+		b.groups.mu.Unlock()
+		if loaded {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("__consumer_offsets never loaded")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestAppendRecordsSplitsOversizeBatchesAndReadsBackInOrder(t *testing.T) {
+	store, err := storage.OpenStore(filepath.Join(t.TempDir(), "logs"), storage.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cfg := storage.DefaultConfig()
+	cfg.Compact = true
+	cfg.Delete = false
+	cfg.MaxMessageBytes = 300
+	l, err := store.Create(storage.TopicPartition{Topic: offsetsTopic, Partition: 0}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []record.Record
+	for i := range 20 {
+		var value []byte
+		if i%5 != 4 { // every fifth a tombstone
+			value = fmt.Appendf(nil, "value-%02d-%040d", i, i)
+		}
+		recs = append(recs, record.Record{Offset: int64(i), Timestamp: 1, Key: fmt.Appendf(nil, "key-%02d", i), Value: value})
+	}
+	end, err := appendRecords(l, 0, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end != 20 {
+		t.Fatalf("end offset %d, want 20", end)
+	}
+	batches := 0
+	data, err := l.Read(nil, 0, 1<<20, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := data.Data; len(b) > 0; batches++ {
+		h, err := record.ParseHeader(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Size() > 300 {
+			t.Errorf("a batch of %d bytes, over max.message.bytes", h.Size())
+		}
+		b = b[h.Size():]
+	}
+	if batches < 2 {
+		t.Errorf("%d batches: the records were not split", batches)
+	}
+
+	i := 0
+	n, err := readRecords(context.Background(), l, func(offset int64, key, value []byte) {
+		want := recs[i]
+		if offset != int64(i) || string(key) != string(want.Key) || string(value) != string(want.Value) || (value == nil) != (want.Value == nil) {
+			t.Errorf("record %d: offset %d key %q value %q, want key %q value %q", i, offset, key, value, want.Key, want.Value)
+		}
+		i++
+	})
+	if err != nil || n != 20 || i != 20 {
+		t.Fatalf("read %d records (%d seen): %v", n, i, err)
+	}
+}
+
+func TestGroupRequestsBeforeLoadingEndsGetLoadInProgress(t *testing.T) {
+	b := startBroker(t, nil)
+	waitLoaded(t, b)
+	b.groups.mu.Lock()
+	b.groups.loaded = false // as if still loading
+	b.groups.mu.Unlock()
+	defer func() {
+		b.groups.mu.Lock()
+		b.groups.loaded = true
+		b.groups.mu.Unlock()
+	}()
+	ctx := context.Background()
+	want := kerr.CoordinatorLoadInProgress.Code
+
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = "g", "consumer", 10000, 10000
+	if got := handleDirect(ctx, b, join, 9).(*kmsg.JoinGroupResponse); got.ErrorCode != want || got.Generation != -1 {
+		t.Errorf("JoinGroup: %+v", got)
+	}
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group = "g"
+	if got := handleDirect(ctx, b, hb, 4).(*kmsg.HeartbeatResponse); got.ErrorCode != want {
+		t.Errorf("Heartbeat: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Group, commit.Generation = "g", -1
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: offsetsTopic, Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}, {Partition: 1, Offset: 1}}}}
+	got := handleDirect(ctx, b, commit, 9).(*kmsg.OffsetCommitResponse)
+	if len(got.Topics) != 1 || len(got.Topics[0].Partitions) != 2 {
+		t.Fatalf("OffsetCommit: %+v", got)
+	}
+	for _, p := range got.Topics[0].Partitions {
+		if p.ErrorCode != want {
+			t.Errorf("OffsetCommit partition %d: %v", p.Partition, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "a"}, {Group: "b"}}
+	if got := handleDirect(ctx, b, fetch, 9).(*kmsg.OffsetFetchResponse); len(got.Groups) != 2 || got.Groups[0].ErrorCode != want || got.Groups[1].Group != "b" {
+		t.Errorf("OffsetFetch v9: %+v", got.Groups)
+	}
+	fetch = kmsg.NewPtrOffsetFetchRequest()
+	fetch.Group = "a"
+	fetch.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{0, 1}}}
+	if got := handleDirect(ctx, b, fetch, 1).(*kmsg.OffsetFetchResponse); len(got.Topics) != 1 || len(got.Topics[0].Partitions) != 2 || got.Topics[0].Partitions[1].ErrorCode != want {
+		t.Errorf("OffsetFetch v1 (no group-level error): %+v", got.Topics)
+	}
+	if got := handleDirect(ctx, b, kmsg.NewPtrListGroupsRequest(), 5).(*kmsg.ListGroupsResponse); got.ErrorCode != want {
+		t.Errorf("ListGroups: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+	describe := kmsg.NewPtrDescribeGroupsRequest()
+	describe.Groups = []string{"g"}
+	if got := handleDirect(ctx, b, describe, 5).(*kmsg.DescribeGroupsResponse); got.Groups[0].ErrorCode != want || got.Groups[0].Group != "g" {
+		t.Errorf("DescribeGroups: %+v", got.Groups)
+	}
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Groups = []string{"g", "g", "h"}
+	if got := handleDirect(ctx, b, del, 2).(*kmsg.DeleteGroupsResponse); len(got.Groups) != 2 || got.Groups[0].ErrorCode != want || got.Groups[1].ErrorCode != want {
+		t.Errorf("DeleteGroups (a group named twice is answered once): %+v", got.Groups)
+	}
+	cgh := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	cgh.Group = "g"
+	if got := handleDirect(ctx, b, cgh, 1).(*kmsg.ConsumerGroupHeartbeatResponse); got.ErrorCode != want {
+		t.Errorf("ConsumerGroupHeartbeat: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+}
+
+// waitingJoin sends a JoinGroup that must wait (the initial rebalance delay
+// is an hour) and returns once the driver holds it.
+func waitingJoin(t *testing.T, b *Broker, ctx context.Context) <-chan kmsg.Response {
+	t.Helper()
+	waitLoaded(t, b)
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.ProtocolType = "g", "consumer"
+	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 30000, 600000
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}}
+	out := make(chan kmsg.Response, 1)
+	go func() { out <- handleDirect(ctx, b, join, 3) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b.groups.mu.Lock()
+		n := len(b.groups.waiting)
+		b.groups.mu.Unlock()
+		if n == 1 {
+			return out
+		}
+		select {
+		case resp := <-out:
+			t.Fatalf("the JoinGroup was answered at once: %+v", resp)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the JoinGroup never waited")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func slowRebalance(c *Config) { c.Groups.Classic.InitialRebalanceDelay = time.Hour }
+
+func TestWaitingJoinGroupIsAnsweredWhenTheBrokerCloses(t *testing.T) {
+	b := startBroker(t, slowRebalance)
+	out := waitingJoin(t, b, b.ctx)
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		closed <- b.Close(ctx)
+	}()
+	resp := (<-out).(*kmsg.JoinGroupResponse)
+	if resp.ErrorCode != kerr.CoordinatorNotAvailable.Code || resp.Version != 3 {
+		t.Fatalf("JoinGroup at close: %+v", resp)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWaitingJoinGroupGivesUpWithItsContext(t *testing.T) {
+	b := startBroker(t, slowRebalance)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := waitingJoin(t, b, ctx)
+	cancel()
+	if resp := (<-out).(*kmsg.JoinGroupResponse); resp.ErrorCode != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("JoinGroup whose context ended: %+v", resp)
+	}
+	b.groups.mu.Lock()
+	n := len(b.groups.waiting)
+	b.groups.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d replies still awaited after the handler gave up", n)
+	}
+}
