@@ -45,6 +45,7 @@ func (c *Coordinator) OffsetCommit(call Call, req *kmsg.OffsetCommitRequest) Out
 	}
 
 	g, code := c.checkCommit(call.Version, req)
+	staleOK := g != nil && g.consumer != nil && code == kerr.StaleMemberEpoch.Code
 	commitTime := ms(call.Now)
 	expires := int64(-1)
 	if req.RetentionTimeMillis != -1 && call.Version >= 2 && call.Version <= 4 {
@@ -56,6 +57,13 @@ func (c *Coordinator) OffsetCommit(call Call, req *kmsg.OffsetCommitRequest) Out
 			switch {
 			case rp.ErrorCode != 0:
 				continue
+			case staleOK:
+				// KIP-1251: an older epoch still commits the partitions
+				// the member got at or before it.
+				rp.ErrorCode = g.consumer.CheckCommitPartition(req.MemberID, req.Generation, c.topics[t.Topic].ID, p.Partition)
+				if rp.ErrorCode != 0 {
+					continue
+				}
 			case code != 0:
 				rp.ErrorCode = code
 				continue

@@ -102,7 +102,7 @@ func runOffsetProperty(t *testing.T, seed uint64, steps int) {
 
 	for step := 0; step < steps; step++ {
 		var what string
-		switch op := rng.IntN(12); op {
+		switch op := rng.IntN(14); op {
 		case 0, 1, 2: // OffsetCommit
 			mb := member()
 			if rng.IntN(2) == 0 {
@@ -242,6 +242,30 @@ func runOffsetProperty(t *testing.T, seed uint64, steps int) {
 						t.Fatalf("%s: %s of %s survived the topic's deletion", what, tp, g)
 					}
 				}
+			}
+		case 12, 13: // ConsumerGroupHeartbeat: join, heartbeat or leave
+			group := pick(groups)
+			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+			req.Version = 1
+			req.Group = group
+			req.MemberID = pick([]string{"c1", "c2", "c3"})
+			switch rng.IntN(3) {
+			case 0:
+				req.MemberEpoch = 0
+				req.RebalanceTimeoutMillis = 10_000
+				req.SubscribedTopicNames = []string{pick(topics)}
+				req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+			case 1:
+				req.MemberEpoch = int32(rng.IntN(6))
+			default:
+				req.MemberEpoch = -1
+			}
+			what = fmt.Sprintf("consumer heartbeat %s %s epoch %d", group, req.MemberID, req.MemberEpoch)
+			call := h.call(1)
+			out := h.take(h.c.ConsumerGroupHeartbeat(call, req))
+			noOffsetValues(what, out)
+			if r := h.replies[call.Token].(*kmsg.ConsumerGroupHeartbeatResponse); r.ErrorCode == 0 && r.MemberEpoch > 0 {
+				members = append(members, knownMember{group, req.MemberID, r.MemberEpoch})
 			}
 		case 11: // reads change nothing
 			what = "reads"
