@@ -117,7 +117,7 @@ func TestRestoreEmpty(t *testing.T) {
 	// Old records: no rebalance timeout (v0), no state timestamp.
 	v = &kmsg.GroupMetadataValue{ProtocolType: "consumer", Generation: 4, Protocol: strp("range"), Leader: strp("x"),
 		CurrentStateTimestamp: -1,
-		Members: []kmsg.GroupMetadataValueMember{{MemberID: "m", SessionTimeoutMillis: 9000, RebalanceTimeoutMillis: -1}}}
+		Members:               []kmsg.GroupMetadataValueMember{{MemberID: "m", SessionTimeoutMillis: 9000, RebalanceTimeoutMillis: -1}}}
 	g = Restore("g", testConfig(), v, h.now)
 	if g.Leader() != "m" || g.members["m"].rebalanceTimeout != 9*time.Second || g.State() != Stable {
 		t.Fatalf("restored old record: leader %q, rebalance %v", g.Leader(), g.members["m"].rebalanceTimeout)
