@@ -16,7 +16,14 @@ import (
 // partition that does not exist (before the group is even looked at, as
 // Kafka's request handler does), then the group's verdict on the member
 // (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, …) for every other partition,
-// then OFFSET_METADATA_TOO_LARGE. Every offset accepted becomes a record.
+// then OFFSET_METADATA_TOO_LARGE. Every offset accepted becomes a record
+// (OffsetCommitValue v3, or v1 with the expiry of a v2–v4 retention time).
+//
+// A KIP-848 member must commit with v9+ (UNSUPPORTED_VERSION before) and
+// its current epoch; an older epoch still commits the partitions the
+// member got at or before it (KIP-1251), the others get
+// STALE_MEMBER_EPOCH. Unlike Kafka, a classic member's commit does not
+// extend its session (package classic's CheckCommit takes no time).
 func (c *Coordinator) OffsetCommit(call Call, req *kmsg.OffsetCommitRequest) Output {
 	c.observe(call.Now)
 	resp := kmsg.NewPtrOffsetCommitResponse()
