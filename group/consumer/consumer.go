@@ -27,6 +27,27 @@
 // backreferences or lookaround. Kafka resolves regexes asynchronously, in
 // batches; this group resolves them at once, on each heartbeat and
 // SetTopics.
+//
+// Where this differs from Kafka's group coordinator (4.x), on purpose:
+//   - a member that rejoins with epoch 0 under its member id is taken back
+//     in place with its assignment (Kafka since KAFKA-19233), also when it
+//     is a static member still holding its instance id (Kafka answers
+//     UNRELEASED_INSTANCE_ID there, which clients retry until the session
+//     expires);
+//   - the target assignment is computed as soon as the group epoch bumps,
+//     not at the next heartbeat, so Assigning is seen only after a restart,
+//     until the topics are known;
+//   - Tick removes every expired member with a single epoch bump;
+//   - a member revoking partitions stays at its epoch until it has revoked
+//     them (Kafka moves it to epoch+1 when it must revoke again);
+//   - a full request (which gets the assignment back) may carry a regex
+//     instead of topic names;
+//   - a static member taking over the instance id of one that left (-2) is
+//     not refused by group.consumer.max.size, since it replaces it;
+//   - the partition metadata record (key 4) is not written: after a restart
+//     the restored target assignment stands if it still fits the topics;
+//   - KIP-1251's per-partition assignment epochs are not persisted (see
+//     CheckCommitPartition).
 package consumer
 
 import (

@@ -184,9 +184,12 @@ func (g *Group) heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupH
 	if memberID == "" { // v0 join: the coordinator names the member
 		memberID = g.newMemberID()
 	}
+	subscriptionChanged := false
 	switch {
 	case replaces != nil:
-		m = g.replaceStatic(replaces, memberID)
+		// Another member already under the new id is replaced too, and
+		// its partitions must be reassigned.
+		m, subscriptionChanged = g.replaceStatic(replaces, memberID)
 	case m == nil:
 		m = newMember(memberID)
 		created = true
@@ -197,7 +200,7 @@ func (g *Group) heartbeat(now time.Time, client Client, req *kmsg.ConsumerGroupH
 	before := m.metadata()
 	assignedBefore := m.assigned
 
-	subscriptionChanged := created
+	subscriptionChanged = subscriptionChanged || created
 	if req.InstanceID != nil {
 		m.instanceID = strPtr(req.InstanceID)
 	}
@@ -276,10 +279,12 @@ func responseAssignment(a assignment) *kmsg.ConsumerGroupHeartbeatResponseAssign
 // replaceStatic hands the state of static member old, which left with
 // epoch -2, to a new member id that rejoins with its instance id: the new
 // member starts at epoch 0 with old's subscription, partitions and target,
-// so it gets its partitions back without a rebalance of the others.
-func (g *Group) replaceStatic(old *member, id string) *member {
-	if other, ok := g.members[id]; ok && other != old {
-		g.removeMember(other) // a member already under that id is replaced
+// so it gets its partitions back without a rebalance of the others. It
+// reports whether it also removed another member that had the new id.
+func (g *Group) replaceStatic(old *member, id string) (*member, bool) {
+	other, removed := g.members[id]
+	if removed {
+		g.removeMember(other)
 	}
 	m := *old
 	m.id = id
@@ -299,7 +304,7 @@ func (g *Group) replaceStatic(old *member, id string) *member {
 	m.assigned.each(hold)
 	m.pendingRevocation.each(hold)
 	g.members[id] = &m
-	return &m
+	return &m, removed
 }
 
 // leave handles a heartbeat with epoch -1 (leave) or -2 (a static member
