@@ -38,10 +38,6 @@ type joinRequest struct {
 }
 
 func (g *Group) join(now time.Time, w *waiting, client Client, req *kmsg.JoinGroupRequest) {
-	if g.fresh {
-		// Kafka writes a new group's (empty) metadata on its first join.
-		g.dirty = true
-	}
 	r := joinRequest{
 		memberID:         req.MemberID,
 		instanceID:       req.InstanceID,
@@ -62,11 +58,22 @@ func (g *Group) join(now time.Time, w *waiting, client Client, req *kmsg.JoinGro
 		g.joinError(w, r.memberID, invalidSessionTimeout)
 		return
 	}
+	if g.fresh && r.memberID == "" {
+		// Kafka creates a group on a JoinGroup with no member id, and
+		// writes its (empty) metadata then. A join with a member id does
+		// not create the group (and gets UNKNOWN_MEMBER_ID).
+		g.dirty = true
+	}
 	if !g.acceptJoining(r.memberID) {
 		// Kafka drops the member that is over the limit (the group's
 		// size may exceed a lowered group.max.size).
-		g.remove(r.memberID)
 		g.joinError(w, "", groupMaxSizeReached)
+		if r.memberID != "" {
+			g.remove(r.memberID)
+			// Deviation: Kafka lets the others wait for the rebalance
+			// timeout even when all of them have now joined.
+			g.maybeCompleteJoin(now)
+		}
 		return
 	}
 	if r.memberID == "" {

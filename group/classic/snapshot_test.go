@@ -184,3 +184,22 @@ func TestSubscribed(t *testing.T) {
 		t.Fatal("garbage metadata gives known topics")
 	}
 }
+
+func TestFreshGroupIsPersistedOnlyByACreatingJoin(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  joinArgs
+		dirty bool
+	}{
+		{"join with no member id", joinArgs{}, true},
+		{"refused protocol", joinArgs{protocols: []kmsg.JoinGroupRequestProtocol{}}, true},
+		{"join with a member id", joinArgs{memberID: "m"}, false},
+		{"invalid session timeout", joinArgs{session: time.Second}, false},
+	} {
+		h := newHarness(t, testConfig())
+		h.joinWith(tc.args)
+		if h.g.Dirty() != tc.dirty {
+			t.Errorf("%s: dirty %v, want %v", tc.name, h.g.Dirty(), tc.dirty)
+		}
+	}
+}
