@@ -135,3 +135,15 @@ func (g *Group) CheckCommit(memberID string, instanceID *string, generation int3
 	}
 	return 0
 }
+
+// ExtendSession restarts memberID's session after an OffsetCommit that
+// CheckCommit accepted: as Kafka, a commit keeps a classic member alive
+// while the group is Stable or PreparingRebalance. Unknown members are
+// ignored.
+func (g *Group) ExtendSession(now time.Time, memberID string) {
+	m, ok := g.members[memberID]
+	if !ok || (g.state != Stable && g.state != PreparingRebalance) {
+		return
+	}
+	m.resetSession(now)
+}

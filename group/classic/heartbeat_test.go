@@ -252,3 +252,19 @@ func TestCheckCommit(t *testing.T) {
 		})
 	}
 }
+
+func TestCommitExtendsTheSession(t *testing.T) {
+	h := newHarness(t, testConfig())
+	ids := h.stableGroup(1)
+	for range 3 {
+		h.advance(8 * time.Second)
+		if code := h.g.CheckCommit(ids[0], nil, 1); code != 0 {
+			t.Fatalf("commit: %d", code)
+		}
+		h.g.ExtendSession(h.now, ids[0])
+	}
+	h.wantState(Stable)
+	h.g.ExtendSession(h.now, "nobody") // ignored
+	h.advance(10 * time.Second)
+	h.wantState(Empty)
+}
