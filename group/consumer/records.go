@@ -169,9 +169,7 @@ func (r *valueReader) partitions() assignment {
 			ps = append(ps, r.Int32())
 		}
 		r.skipTags()
-		for _, p := range ps {
-			a[t] = append(a[t], p)
-		}
+		a[t] = append(a[t], ps...)
 	}
 	return assignmentOf(flatten(a))
 }
