@@ -173,6 +173,9 @@ func TestPendingMemberHoldsTheRebalance(t *testing.T) {
 	if r := h.joinResp(tl); r.ErrorCode != 0 || r.Generation != 2 || len(r.Members) != 1 {
 		t.Fatalf("leader join after the pending id expired %+v", r)
 	}
+	if _, ok := h.g.pending[p]; ok {
+		t.Fatal("expired pending id still there")
+	}
 
 	// Leaving with a pending id removes it as well.
 	p = h.joinResp(h.joinWith(joinArgs{client: "p"})).MemberID
