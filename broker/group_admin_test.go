@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -279,6 +280,11 @@ func TestAdminCommitFetchDeleteOffsetsAndGroups(t *testing.T) {
 		t.Errorf("orders-2 has an offset it was never given")
 	}
 
+	// Every version of OffsetFetch: v0–v7 ask for one group, v8+ batch.
+	for v := int16(0); v <= 9; v++ {
+		checkOffsetFetch(t, sb.Addr(), v, map[int32]int64{0: 5, 1: 7, 2: -1})
+	}
+
 	// Offsets for a topic that does not exist are refused.
 	var bad kadm.Offsets
 	bad.Add(kadm.Offset{Topic: "nonexistent", Partition: 0, At: 1, LeaderEpoch: -1})
@@ -401,4 +407,53 @@ func fmtOffsets(r kadm.OffsetResponses) string {
 	})
 	slices.Sort(out)
 	return fmt.Sprint(out)
+}
+
+// checkOffsetFetch asks for group "simple"'s offsets of orders-0..2 in
+// version v and checks them against want (-1: none committed).
+func checkOffsetFetch(t *testing.T, addr string, v int16, want map[int32]int64) {
+	t.Helper()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.SetVersion(v)
+	parts := []int32{0, 1, 2}
+	got := map[int32]int64{}
+	if v < 8 {
+		req.Group = "simple"
+		req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "orders", Partitions: parts}}
+		resp := roundTrip(t, addr, req).(*kmsg.OffsetFetchResponse)
+		if resp.ErrorCode != 0 || len(resp.Topics) != 1 || resp.Topics[0].Topic != "orders" {
+			t.Fatalf("OffsetFetch v%d: %+v", v, resp)
+		}
+		for _, p := range resp.Topics[0].Partitions {
+			if p.ErrorCode != 0 {
+				t.Errorf("OffsetFetch v%d partition %d: %v", v, p.Partition, kerr.ErrorForCode(p.ErrorCode))
+			}
+			got[p.Partition] = p.Offset
+		}
+	} else {
+		req.Groups = []kmsg.OffsetFetchRequestGroup{
+			{Group: "simple", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "orders", Partitions: parts}}},
+			{Group: "unknown-group", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "orders", Partitions: parts}}},
+		}
+		resp := roundTrip(t, addr, req).(*kmsg.OffsetFetchResponse)
+		if len(resp.Groups) != 2 || resp.Groups[0].Group != "simple" || resp.Groups[0].ErrorCode != 0 || len(resp.Groups[0].Topics) != 1 {
+			t.Fatalf("OffsetFetch v%d: %+v", v, resp.Groups)
+		}
+		for _, p := range resp.Groups[0].Topics[0].Partitions {
+			got[p.Partition] = p.Offset
+		}
+		if g := resp.Groups[1]; g.Group != "unknown-group" || g.ErrorCode != 0 {
+			t.Errorf("OffsetFetch v%d of a group with no offsets: %+v", v, g)
+		}
+		for _, rt := range resp.Groups[1].Topics {
+			for _, p := range rt.Partitions {
+				if p.Offset != -1 {
+					t.Errorf("OffsetFetch v%d: a group with no offsets has %s-%d at %d", v, rt.Topic, p.Partition, p.Offset)
+				}
+			}
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("OffsetFetch v%d: %v, want %v", v, got, want)
+	}
 }

@@ -258,3 +258,55 @@ func TestWaitingJoinGroupGivesUpWithItsContext(t *testing.T) {
 		t.Fatalf("%d replies still awaited after the handler gave up", n)
 	}
 }
+
+// A member that stops heartbeating is removed when its session expires:
+// only the driver's timer (Tick) can notice that.
+func TestSilentMemberExpiresThroughTheTimer(t *testing.T) {
+	b := startBroker(t, func(c *Config) {
+		c.Groups.Classic.InitialRebalanceDelay = 0
+		c.Groups.Classic.MinSessionTimeout = 10 * time.Millisecond
+	})
+	waitLoaded(t, b)
+	ctx := context.Background()
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Topics = []string{"t"}
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.ProtocolType = "expiring", "consumer"
+	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 200, 60000
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: meta.AppendTo(nil)}}
+	resp := handleDirect(ctx, b, join, 9).(*kmsg.JoinGroupResponse)
+	if resp.ErrorCode != kerr.MemberIDRequired.Code || resp.MemberID == "" {
+		t.Fatalf("first join: %+v", resp)
+	}
+	join.MemberID = resp.MemberID
+	resp = handleDirect(ctx, b, join, 9).(*kmsg.JoinGroupResponse)
+	if resp.ErrorCode != 0 || resp.LeaderID != join.MemberID || resp.Generation < 1 {
+		t.Fatalf("join: %+v", resp)
+	}
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.MemberID, sync.Generation = "expiring", join.MemberID, resp.Generation
+	sync.ProtocolType, sync.Protocol = kmsg.StringPtr("consumer"), kmsg.StringPtr("range")
+	sync.GroupAssignment = []kmsg.SyncGroupRequestGroupAssignment{{MemberID: join.MemberID, MemberAssignment: []byte{0, 0, 0, 0, 0, 0, 0, 0}}}
+	if sresp := handleDirect(ctx, b, sync, 5).(*kmsg.SyncGroupResponse); sresp.ErrorCode != 0 {
+		t.Fatalf("sync: %v", kerr.ErrorForCode(sresp.ErrorCode))
+	}
+
+	describe := kmsg.NewPtrDescribeGroupsRequest()
+	describe.Groups = []string{"expiring"}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		g := handleDirect(ctx, b, describe, 5).(*kmsg.DescribeGroupsResponse).Groups[0]
+		if g.ErrorCode == 0 && g.State == "Empty" && len(g.Members) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the silent member was never removed: %+v", g)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.Generation = "expiring", join.MemberID, resp.Generation
+	if got := handleDirect(ctx, b, hb, 4).(*kmsg.HeartbeatResponse); got.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("heartbeat of the expired member: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+}
