@@ -3,6 +3,7 @@ package group
 import (
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -22,8 +23,8 @@ import (
 // A KIP-848 member must commit with v9+ (UNSUPPORTED_VERSION before) and
 // its current epoch; an older epoch still commits the partitions the
 // member got at or before it (KIP-1251), the others get
-// STALE_MEMBER_EPOCH. Unlike Kafka, a classic member's commit does not
-// extend its session (package classic's CheckCommit takes no time).
+// STALE_MEMBER_EPOCH. An accepted commit by a classic member extends its
+// session, as Kafka's does.
 func (c *Coordinator) OffsetCommit(call Call, req *kmsg.OffsetCommitRequest) Output {
 	c.observe(call.Now)
 	resp := kmsg.NewPtrOffsetCommitResponse()
@@ -51,7 +52,7 @@ func (c *Coordinator) OffsetCommit(call Call, req *kmsg.OffsetCommitRequest) Out
 		return out // Kafka does not reach the coordinator: no group is made
 	}
 
-	g, code := c.checkCommit(call.Version, req)
+	g, code := c.checkCommit(call.Now, call.Version, req)
 	staleOK := g != nil && g.consumer != nil && code == kerr.StaleMemberEpoch.Code
 	commitTime := ms(call.Now)
 	expires := int64(-1)
@@ -115,7 +116,7 @@ func (c *Coordinator) partitionExists(topic string, partition int32) bool {
 // checkCommit finds the group of a commit and the error code of the whole
 // commit (0 if it may go ahead); the group is nil for a simple consumer
 // whose group does not exist yet.
-func (c *Coordinator) checkCommit(version int16, req *kmsg.OffsetCommitRequest) (*group, int16) {
+func (c *Coordinator) checkCommit(now time.Time, version int16, req *kmsg.OffsetCommitRequest) (*group, int16) {
 	g := c.lookup(req.Group)
 	if g == nil {
 		switch {
@@ -144,7 +145,11 @@ func (c *Coordinator) checkCommit(version int16, req *kmsg.OffsetCommitRequest) 
 		return g, code
 	}
 	g.ensureClassic(c.cfg.Classic)
-	return g, g.classic.CheckCommit(req.MemberID, req.InstanceID, req.Generation)
+	code := g.classic.CheckCommit(req.MemberID, req.InstanceID, req.Generation)
+	if code == 0 && req.MemberID != "" {
+		g.classic.ExtendSession(now, req.MemberID)
+	}
+	return g, code
 }
 
 // javaLength is the length of s as Java counts it (UTF-16 code units), the

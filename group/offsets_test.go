@@ -4,6 +4,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -282,4 +283,24 @@ func TestOffsetDelete(t *testing.T) {
 		t.Fatalf("delete from connect group: %+v", resp)
 	}
 	h.checkReplay()
+}
+
+// A classic member's accepted commit counts as a sign of life, as in Kafka:
+// a member that only commits keeps its session.
+func TestClassicCommitExtendsTheSession(t *testing.T) {
+	h := newHarness(t)
+	member, gen := h.joinOne("g", "consumer", "orders")
+	for range 5 {
+		h.until(h.now.Add(h.session * 3 / 4))
+		if codes := commitCodes(h.commit(8, "g", member, gen, map[string]map[int32]int64{"orders": {0: 1}})); codes["orders/0"] != 0 {
+			t.Fatalf("commit after %v: %v", h.now.Sub(t0), codes)
+		}
+	}
+	if d := h.c.DescribeGroup(5, "g"); len(d.Members) != 1 || d.State != "Stable" {
+		t.Fatalf("after commits only: state %s, %d members", d.State, len(d.Members))
+	}
+	h.until(h.now.Add(h.session + time.Second))
+	if d := h.c.DescribeGroup(5, "g"); len(d.Members) != 0 {
+		t.Fatalf("without commits or heartbeats the member stays: %d members", len(d.Members))
+	}
 }
