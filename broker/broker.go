@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/samsa-io/samsa/group"
 	"github.com/samsa-io/samsa/internal/vfs"
 	"github.com/samsa-io/samsa/metadata"
@@ -41,6 +43,9 @@ type Config struct {
 	// group.min.session.timeout.ms, …); a zero Partitions means
 	// group.DefaultConfig().
 	Groups group.Config
+	// Metrics is where the broker registers its Prometheus collectors
+	// (consumer group lag, …); nil registers none. Close unregisters them.
+	Metrics prometheus.Registerer
 }
 
 // DefaultConfig returns the defaults of `samsa serve`.
@@ -72,6 +77,7 @@ type Broker struct {
 	parts       *partitions
 	producerIDs producerIDAllocator // init_producer_id.go
 	groups      *groups             // the group coordinator's driver (groups.go)
+	metrics     *groupCollector     // registered with cfg.Metrics, or nil (group_metrics.go)
 	respBufs    sync.Pool           // large response buffers, reused (conn.go)
 
 	ctx    context.Context // cancelled on shutdown: long polls return
@@ -142,6 +148,9 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.groups.start()
+	if err = b.registerMetrics(); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
 	b.wg.Go(b.acceptLoop)
 	b.logger.Info("broker started", "node", cfg.NodeID, "kafka", b.ln.Addr().String(),
 		"advertised", net.JoinHostPort(b.host, strconv.Itoa(int(b.port))), "data", cfg.DataDir,
@@ -243,6 +252,7 @@ func (b *Broker) Close(ctx context.Context) error {
 // release closes what Start opened, in reverse order.
 func (b *Broker) release() error {
 	var errs []error
+	b.unregisterMetrics()
 	if b.groups != nil {
 		b.groups.close()
 	}

@@ -84,7 +84,11 @@ func serve(cfg serveConfig, logger *slog.Logger) error {
 			return err
 		}
 	}
-	b, err := broker.Start(stopping, cfg.brokerConfig(logger))
+	bc := cfg.brokerConfig(logger)
+	if api != nil {
+		bc.Metrics = api.Registerer()
+	}
+	b, err := broker.Start(stopping, bc)
 	if err != nil {
 		shutdownHTTP(api, logger)
 		if stopping.Err() != nil {
