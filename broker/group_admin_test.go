@@ -35,6 +35,7 @@ func groupTestConfig() samsatest.Option {
 	return samsatest.WithConfig(func(c *broker.Config) {
 		c.Groups.Classic.InitialRebalanceDelay = 0
 		c.Groups.Classic.MinSessionTimeout = time.Second
+		c.Groups.Consumer.HeartbeatInterval = 200 * time.Millisecond
 	})
 }
 

@@ -27,7 +27,7 @@ type groupMember struct {
 
 // startMember starts a group consumer of topic that polls until stopped,
 // committing what it read before it gives partitions up.
-func startMember(t *testing.T, addr, groupID, topic string, balancer kgo.GroupBalancer) *groupMember {
+func startMember(t *testing.T, addr, groupID, topic string, balancer kgo.GroupBalancer, opts ...kgo.Opt) *groupMember {
 	t.Helper()
 	m := &groupMember{owned: map[int32]bool{}, read: map[string]bool{}, done: make(chan struct{})}
 	drop := func(lost map[string][]int32) {
@@ -37,16 +37,16 @@ func startMember(t *testing.T, addr, groupID, topic string, balancer kgo.GroupBa
 			delete(m.owned, p)
 		}
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.ConsumerGroup(groupID),
 		kgo.ConsumeTopics(topic),
 		kgo.Balancers(balancer),
-		kgo.SessionTimeout(6*time.Second),
-		kgo.HeartbeatInterval(100*time.Millisecond),
-		kgo.RebalanceTimeout(20*time.Second),
+		kgo.SessionTimeout(6 * time.Second),
+		kgo.HeartbeatInterval(100 * time.Millisecond),
+		kgo.RebalanceTimeout(20 * time.Second),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchMaxWait(100 * time.Millisecond),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, got map[string][]int32) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
@@ -61,7 +61,7 @@ func startMember(t *testing.T, addr, groupID, topic string, balancer kgo.GroupBa
 			drop(revoked)
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { drop(lost) }),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +122,8 @@ func ownedOnce(members []*groupMember, n int32) (bool, string) {
 	return len(count) == int(n) && slices.Max(sizes)-slices.Min(sizes) <= 1, desc
 }
 
-// describedOnce checks the coordinator's view: a Stable group of n members
-// whose assignments cover every partition exactly once.
+// describedOnce checks the coordinator's view of a classic group: Stable,
+// n members, whose assignments cover every partition exactly once.
 func describedOnce(ctx context.Context, adm *kadm.Client, groupID, topic string, members int, partitions int32) (bool, string) {
 	described, err := adm.DescribeGroups(ctx, groupID)
 	if err != nil {
@@ -155,14 +155,42 @@ func describedOnce(ctx context.Context, adm *kadm.Client, groupID, topic string,
 	return true, ""
 }
 
+// describedOnce848 is describedOnce for a KIP-848 consumer group.
+func describedOnce848(ctx context.Context, adm *kadm.Client, groupID, topic string, members int, partitions int32) (bool, string) {
+	described, err := adm.DescribeConsumerGroups(ctx, groupID)
+	if err != nil {
+		return false, err.Error()
+	}
+	d := described[groupID]
+	if d.Err != nil || d.State != "Stable" || len(d.Members) != members {
+		return false, fmt.Sprintf("state %s, %d members, err %v", d.State, len(d.Members), d.Err)
+	}
+	count := map[int32]int{}
+	for _, m := range d.Members {
+		for p := range m.Assignment[topic] {
+			count[p]++
+		}
+	}
+	for p := range partitions {
+		if count[p] != 1 {
+			return false, fmt.Sprintf("partition owners %v", count)
+		}
+	}
+	return true, ""
+}
+
 func TestGroupConsumersShareATopic(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		balancer kgo.GroupBalancer
+		opts     []kgo.Opt
+		describe func(ctx context.Context, adm *kadm.Client, groupID, topic string, members int, partitions int32) (bool, string)
 	}{
-		{"range", kgo.RangeBalancer()},
-		{"sticky", kgo.StickyBalancer()},
-		{"cooperative-sticky", kgo.CooperativeStickyBalancer()},
+		{"range", kgo.RangeBalancer(), nil, describedOnce},
+		{"sticky", kgo.StickyBalancer(), nil, describedOnce},
+		{"cooperative-sticky", kgo.CooperativeStickyBalancer(), nil, describedOnce},
+		// KIP-848: the broker assigns (ConsumerGroupHeartbeat).
+		{"kip848-range", kgo.RangeBalancer(), []kgo.Opt{kgo.ServerSideBalancer()}, describedOnce848},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const partitions = 12
@@ -189,14 +217,14 @@ func TestGroupConsumersShareATopic(t *testing.T) {
 			groupID := "group-" + tc.name
 			var members []*groupMember
 			for range 3 {
-				members = append(members, startMember(t, sb.Addr(), groupID, "shared", tc.balancer))
+				members = append(members, startMember(t, sb.Addr(), groupID, "shared", tc.balancer, tc.opts...))
 			}
 			eventually(t, "3 members own every partition once", func() (bool, string) {
 				ok, desc := ownedOnce(members, partitions)
 				if !ok {
 					return false, desc
 				}
-				return describedOnce(ctx, adm, groupID, "shared", 3, partitions)
+				return tc.describe(ctx, adm, groupID, "shared", 3, partitions)
 			})
 			eventually(t, "every record read", func() (bool, string) {
 				all := map[string]bool{}
@@ -214,7 +242,7 @@ func TestGroupConsumersShareATopic(t *testing.T) {
 				if !ok {
 					return false, desc
 				}
-				return describedOnce(ctx, adm, groupID, "shared", 2, partitions)
+				return tc.describe(ctx, adm, groupID, "shared", 2, partitions)
 			})
 
 			// All leave, committing what they read: the group is empty,
@@ -233,12 +261,12 @@ func TestGroupConsumersShareATopic(t *testing.T) {
 				}
 				return true, ""
 			})
-			described, err := adm.DescribeGroups(ctx, groupID)
+			listed, err := adm.ListGroups(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := described[groupID]; d.State != "Empty" || len(d.Members) != 0 {
-				t.Errorf("after every member left: %s with %d members", d.State, len(d.Members))
+			if g, ok := listed[groupID]; !ok || g.State != "Empty" {
+				t.Errorf("after every member left: %+v (listed %v)", g, ok)
 			}
 		})
 	}
