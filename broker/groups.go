@@ -55,7 +55,9 @@ const loadReadBytes = 1 << 20
 
 // groups drives the group coordinator.
 //
-// Lock order: groups.mu, then a storage.Log's locks (appends).
+// Lock order: groups.mu, then partitions.mu (read, to find a log), then a
+// storage.Log's locks (appends). Nothing is proposed to the metadata log
+// under groups.mu: setTopics runs on the metadata's apply goroutine.
 type groups struct {
 	b      *Broker
 	logger *slog.Logger
