@@ -1,0 +1,225 @@
+package main
+
+import (
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/samsa-io/samsa/cli"
+)
+
+// argsAtLeast is cobra.MinimumNArgs, naming what is missing and reporting a
+// usage error.
+func argsAtLeast(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return cli.Usagef("missing %s", what)
+		}
+		return nil
+	}
+}
+
+// argsExactly is cobra.ExactArgs, reporting a usage error.
+func argsExactly(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return cli.Usagef("missing %s", what)
+		}
+		if len(args) > n {
+			return cli.Usagef("too many arguments: want %s, got %q", what, args)
+		}
+		return nil
+	}
+}
+
+// parseKeyValues turns name=value strings into a map.
+func parseKeyValues(flag string, kvs []string) (map[string]string, error) {
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, cli.Usagef("--%s %q: want name=value", flag, kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+func newTopicCommand(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "topic",
+		Short: "Create, list, describe, alter and delete topics",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cli.Usagef("missing subcommand: one of create, list, describe, delete, alter-config, add-partitions")
+		},
+	}
+	var conn cli.Conn
+	conn.AddFlags(cmd.PersistentFlags())
+	cmd.AddCommand(
+		newTopicCreateCommand(stdout, &conn),
+		newTopicListCommand(stdout, &conn),
+		newTopicDescribeCommand(stdout, &conn),
+		newTopicDeleteCommand(stdout, &conn),
+		newTopicAlterConfigCommand(stdout, &conn),
+		newTopicAddPartitionsCommand(stdout, &conn),
+	)
+	return cmd
+}
+
+func newTopicCreateCommand(stdout io.Writer, conn *cli.Conn) *cobra.Command {
+	var (
+		o       cli.TopicCreateOptions
+		configs []string
+		format  cli.Format
+	)
+	cmd := &cobra.Command{
+		Use:   "create TOPIC...",
+		Short: "Create topics",
+		Example: `  samsa topic create orders
+  samsa topic create orders -p 6 -c retention.ms=86400000 -c cleanup.policy=compact`,
+		Args: argsAtLeast(1, "topic name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.Configs, err = parseKeyValues("config", configs); err != nil {
+				return err
+			}
+			o.Topics = args
+			return cli.TopicCreate(cmd.Context(), conn, cli.Printer{Out: stdout, Format: format}, o)
+		},
+	}
+	f := cmd.Flags()
+	f.Int32VarP(&o.Partitions, "partitions", "p", -1, "number of partitions (-1: the broker's num.partitions)")
+	f.Int16VarP(&o.Replicas, "replicas", "r", -1, "replication factor (-1: the broker's default.replication.factor)")
+	f.StringArrayVarP(&configs, "config", "c", nil, "topic config name=value, repeatable (Kafka's names: retention.ms, cleanup.policy, ...)")
+	f.BoolVar(&o.IfNotExists, "if-not-exists", false, "succeed when the topic already exists")
+	f.BoolVar(&o.DryRun, "dry-run", false, "only check that the topics could be created")
+	cli.AddFormatFlag(f, &format)
+	return cmd
+}
+
+func newTopicListCommand(stdout io.Writer, conn *cli.Conn) *cobra.Command {
+	var (
+		internal bool
+		format   cli.Format
+	)
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List topics",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cli.TopicList(cmd.Context(), conn, cli.Printer{Out: stdout, Format: format}, internal)
+		},
+	}
+	cmd.Flags().BoolVarP(&internal, "internal", "i", false, "include internal topics such as __consumer_offsets")
+	cli.AddFormatFlag(cmd.Flags(), &format)
+	return cmd
+}
+
+func newTopicDescribeCommand(stdout io.Writer, conn *cli.Conn) *cobra.Command {
+	var (
+		o      cli.TopicDescribeOptions
+		format cli.Format
+	)
+	cmd := &cobra.Command{
+		Use:   "describe TOPIC...",
+		Short: "Show topics' partitions, offsets, sizes and configs",
+		Long: `Show a summary of each topic, then its partitions (leader, leader epoch,
+replicas, in-sync replicas, log start and end offsets, size on disk), then its
+configs with where each value comes from:
+
+  topic    set on the topic (samsa topic alter-config)
+  broker   set on the broker
+  cluster  a cluster-wide broker default
+  static   the broker's own configuration
+  default  Kafka's default (shown only with --all-configs)`,
+		Args: argsAtLeast(1, "topic name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Topics = args
+			return cli.TopicDescribe(cmd.Context(), conn, cli.Printer{Out: stdout, Format: format}, o)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.AllConfigs, "all-configs", "a", false, "also show configs left at their default")
+	cli.AddFormatFlag(cmd.Flags(), &format)
+	return cmd
+}
+
+func newTopicDeleteCommand(stdout io.Writer, conn *cli.Conn) *cobra.Command {
+	var (
+		ifExists bool
+		format   cli.Format
+	)
+	cmd := &cobra.Command{
+		Use:     "delete TOPIC...",
+		Aliases: []string{"rm"},
+		Short:   "Delete topics and all their records",
+		Args:    argsAtLeast(1, "topic name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cli.TopicDelete(cmd.Context(), conn, cli.Printer{Out: stdout, Format: format}, args, ifExists)
+		},
+	}
+	cmd.Flags().BoolVar(&ifExists, "if-exists", false, "succeed when a topic does not exist")
+	cli.AddFormatFlag(cmd.Flags(), &format)
+	return cmd
+}
+
+func newTopicAlterConfigCommand(stdout io.Writer, conn *cli.Conn) *cobra.Command {
+	var (
+		o      cli.TopicAlterConfigOptions
+		set    []string
+		format cli.Format
+	)
+	cmd := &cobra.Command{
+		Use:   "alter-config TOPIC...",
+		Short: "Set or reset topic configs",
+		Long: `Set or reset topic configs. Only the configs named change (an incremental
+alter, like kafka-configs --alter --add-config / --delete-config); --delete
+returns a config to the broker's default.`,
+		Example: `  samsa topic alter-config orders --set retention.ms=3600000
+  samsa topic alter-config orders --delete retention.ms`,
+		Args: argsAtLeast(1, "topic name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.Set, err = parseKeyValues("set", set); err != nil {
+				return err
+			}
+			o.Topics = args
+			return cli.TopicAlterConfig(cmd.Context(), conn, cli.Printer{Out: stdout, Format: format}, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&set, "set", "s", nil, "config name=value to set, repeatable")
+	f.StringArrayVarP(&o.Delete, "delete", "d", nil, "config name to reset to its default, repeatable")
+	f.BoolVar(&o.DryRun, "dry-run", false, "only check that the change is valid")
+	cli.AddFormatFlag(f, &format)
+	return cmd
+}
+
+func newTopicAddPartitionsCommand(stdout io.Writer, conn *cli.Conn) *cobra.Command {
+	var (
+		o      cli.TopicAddPartitionsOptions
+		format cli.Format
+	)
+	cmd := &cobra.Command{
+		Use:   "add-partitions TOPIC...",
+		Short: "Add partitions to topics",
+		Long: `Add partitions to topics, either a number more (--num) or up to a total
+(--total). Partitions can only be added: records keyed to a partition may map
+to another one afterwards.`,
+		Example: `  samsa topic add-partitions orders --num 2
+  samsa topic add-partitions orders --total 12`,
+		Args: argsAtLeast(1, "topic name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Topics = args
+			return cli.TopicAddPartitions(cmd.Context(), conn, cli.Printer{Out: stdout, Format: format}, o)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVarP(&o.Add, "num", "n", 0, "partitions to add")
+	f.IntVar(&o.Total, "total", 0, "partitions the topic should have in all")
+	f.BoolVar(&o.DryRun, "dry-run", false, "only check that the partitions could be added")
+	cli.AddFormatFlag(f, &format)
+	return cmd
+}
