@@ -272,7 +272,7 @@ func TestSilentMemberExpiresThroughTheTimer(t *testing.T) {
 	meta.Topics = []string{"t"}
 	join := kmsg.NewPtrJoinGroupRequest()
 	join.Group, join.ProtocolType = "expiring", "consumer"
-	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 200, 60000
+	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 500, 60000
 	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: meta.AppendTo(nil)}}
 	resp := handleDirect(ctx, b, join, 9).(*kmsg.JoinGroupResponse)
 	if resp.ErrorCode != kerr.MemberIDRequired.Code || resp.MemberID == "" {
@@ -287,8 +287,11 @@ func TestSilentMemberExpiresThroughTheTimer(t *testing.T) {
 	sync.Group, sync.MemberID, sync.Generation = "expiring", join.MemberID, resp.Generation
 	sync.ProtocolType, sync.Protocol = kmsg.StringPtr("consumer"), kmsg.StringPtr("range")
 	sync.GroupAssignment = []kmsg.SyncGroupRequestGroupAssignment{{MemberID: join.MemberID, MemberAssignment: []byte{0, 0, 0, 0, 0, 0, 0, 0}}}
-	if sresp := handleDirect(ctx, b, sync, 5).(*kmsg.SyncGroupResponse); sresp.ErrorCode != 0 {
-		t.Fatalf("sync: %v", kerr.ErrorForCode(sresp.ErrorCode))
+	// The session may already have expired on a slow machine: then the
+	// sync fails, and the member is gone all the same.
+	sresp := handleDirect(ctx, b, sync, 5).(*kmsg.SyncGroupResponse)
+	if c := sresp.ErrorCode; c != 0 && c != kerr.UnknownMemberID.Code && c != kerr.RebalanceInProgress.Code {
+		t.Fatalf("sync: %v", kerr.ErrorForCode(c))
 	}
 
 	describe := kmsg.NewPtrDescribeGroupsRequest()
