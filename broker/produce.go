@@ -30,10 +30,14 @@ package broker
 // without a key on a compacted topic), and the idempotence errors of
 // producers.go. Transactional batches are INVALID_TXN_STATE until
 // transactions exist. v5+ returns the log start offset, and v8+ an error
-// message. Produce by topic id (v13) is not served.
+// message and, when the batch is refused for some of its records (keyless on
+// a compacted topic, a timestamp out of range: storage.RejectedRecordsError),
+// record_errors naming each by its index in the batch, as Kafka does.
+// Produce by topic id (v13) is not served.
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -94,6 +98,7 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 				if r.version >= 8 {
 					msg := res.err.Error()
 					sp.ErrorMessage = &msg
+					sp.ErrorRecords = recordErrors(res.err)
 				}
 			} else {
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.baseOffset, res.logAppendTime, res.logStart
@@ -103,6 +108,21 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
+}
+
+// recordErrors lists the records an error blames, for Produce v8+.
+func recordErrors(err error) []kmsg.ProduceResponseTopicPartitionErrorRecord {
+	var rejected *storage.RejectedRecordsError
+	if !errors.As(err, &rejected) {
+		return nil
+	}
+	out := make([]kmsg.ProduceResponseTopicPartitionErrorRecord, len(rejected.Records))
+	for i, re := range rejected.Records {
+		out[i] = kmsg.NewProduceResponseTopicPartitionErrorRecord()
+		out[i].RelativeOffset = int32(re.Index)
+		out[i].ErrorMessage = kmsg.StringPtr(re.Message)
+	}
+	return out
 }
 
 // waitDurable waits until every written batch is durable, all partitions
