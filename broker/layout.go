@@ -21,11 +21,12 @@ package broker
 // Only flexible versions are walked: without tagged fields, kmsg's own
 // length checks bound its work. A walk that succeeds says nothing more than
 // that kmsg's loops are bounded; kmsg still decodes and judges the body.
-// The layouts mirror kmsg's decoders (readFrom in its generated.go) for the
-// versions in the API table; TestLayoutsAcceptWhatKmsgEncodes checks them
+// The layouts mirror kmsg's decoders (readFrom in its generated.go), for
+// every version kmsg knows; TestLayoutsAcceptWhatKmsgEncodes checks them
 // against kmsg's own encoding of randomly filled requests of every flexible
-// version served, and a flexible version without a layout is refused, so a
-// new API cannot be served unchecked.
+// version, and that every flexible version the API table serves has one. A
+// flexible request without a layout is refused, so a new API cannot be
+// served unchecked: add its layout here when adding it to the table.
 
 import (
 	"encoding/binary"
@@ -128,6 +129,61 @@ var requestLayouts = map[int16]*layout{
 		wireBool.since(4),                         // allow_auto_topic_creation
 		wireBool.since(8).until(10),               // include_cluster_authorized_operations
 		wireBool.since(8),                         // include_topic_authorized_operations
+	),
+	8: wireStruct( // OffsetCommit
+		wireString,                              // group
+		wireInt32.since(1), wireString.since(1), // generation, member_id
+		wireString.since(7),         // group_instance_id
+		wireInt64.since(2).until(4), // retention_time_ms
+		wireArray(wireString.until(9), wireUUID.since(10), // topic name, topic id
+			wireArray(wireInt32, wireInt64, wireInt64.since(1).until(1), wireInt32.since(6), wireString)),
+	),
+	9: wireStruct( // OffsetFetch
+		wireString.until(7), // group
+		wireArray(wireString, wireArrayOf(wireInt32)).until(7),
+		wireArray(wireString, wireString.since(9), wireInt32.since(9), // groups: id, member_id, member_epoch
+			wireArray(wireString.until(9), wireUUID.since(10), wireArrayOf(wireInt32))).since(8),
+		wireBool.since(7), // require_stable
+	),
+	10: wireStruct( // FindCoordinator
+		wireString.until(3), wireInt8.since(1), wireArrayOf(wireString).since(4),
+	),
+	11: wireStruct( // JoinGroup
+		wireString, wireInt32, wireInt32.since(1), // group, session and rebalance timeouts
+		wireString, wireString.since(5), wireString, // member_id, group_instance_id, protocol_type
+		wireArray(wireString, wireString), // protocols: name, metadata
+		wireString.since(8),               // reason
+	),
+	12: wireStruct( // Heartbeat
+		wireString, wireInt32, wireString, wireString.since(3),
+	),
+	13: wireStruct( // LeaveGroup
+		wireString, wireString.until(2),
+		wireArray(wireString, wireString, wireString.since(5)).since(3), // members
+	),
+	14: wireStruct( // SyncGroup
+		wireString, wireInt32, wireString, wireString.since(3), // group, generation, member_id, group_instance_id
+		wireString.since(5), wireString.since(5), // protocol type and name
+		wireArray(wireString, wireString), // assignments
+	),
+	15: wireStruct( // DescribeGroups
+		wireArrayOf(wireString), wireBool.since(3),
+	),
+	16: wireStruct( // ListGroups
+		wireArrayOf(wireString).since(4), wireArrayOf(wireString).since(5),
+	),
+	42: wireStruct( // DeleteGroups
+		wireArrayOf(wireString),
+	),
+	68: wireStruct( // ConsumerGroupHeartbeat
+		wireString, wireString, wireInt32, // group, member_id, member_epoch
+		wireString, wireString, wireInt32, // group_instance_id, rack_id, rebalance_timeout_ms
+		wireArrayOf(wireString),         // subscribed topic names
+		wireString.since(1), wireString, // subscribed topic regex, server assignor
+		wireArray(wireUUID, wireArrayOf(wireInt32)), // topic partitions
+	),
+	69: wireStruct( // ConsumerGroupDescribe
+		wireArrayOf(wireString), wireBool,
 	),
 	apiVersionsKey: wireStruct(
 		wireString.since(3), wireString.since(3), // client software name and version
