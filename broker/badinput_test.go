@@ -90,6 +90,14 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 		{"flexible header without tagged fields", withSize(header(3, 12, 1, "bad")), "bad tagged fields"},
 		{"body that does not decode", withSize(append(header(3, 12, 1, "bad"), 0, 0xff, 0xff, 0xff, 0xff)), "Metadata v12"},
 		{"body cut short", withSize(cutShort), "Metadata v12"},
+		// 2^32-1 tagged fields in a few bytes: refused by the layout check
+		// (layout.go), not left to spin in kmsg's tag loop for minutes.
+		{"tagged-field count past the frame (Metadata v12)",
+			withSize(append(header(3, 12, 1, "bad"), 0, 0, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f)), "tagged fields with"},
+		{"tagged-field count past the frame (ApiVersions v3)",
+			withSize(append(header(18, 3, 1, "bad"), 0, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f)), "tagged fields with"},
+		{"array longer than the frame (Metadata v12)",
+			withSize(append(header(3, 12, 1, "bad"), 0, 0xff, 0xff, 0xff, 0xff, 0x07, 0)), "array of"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// A good request pipelined before the bad one is answered first.

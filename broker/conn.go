@@ -274,6 +274,10 @@ func parseRequest(apis apiTable, frame []byte) (*request, error) {
 		if rest, err = skipTags(rest); err != nil {
 			return nil, err
 		}
+		// Before kmsg sees it: its tag loops trust the counts (layout.go).
+		if err := checkFlexibleBody(req.key, req.version, rest); err != nil {
+			return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(req.key), req.version, err)
+		}
 	}
 	if err := req.body.ReadFrom(rest); err != nil {
 		return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(req.key), req.version, err)

@@ -14,12 +14,16 @@ package broker
 // differs from the batch's, the batch is decompressed and rebuilt with that
 // codec before it is appended.
 //
-// acks: 0 writes and sends no response (Kafka would also close the
-// connection after an error, to make the client refresh its metadata; Samsa
-// does not); 1 answers once the batches are appended; -1 (all) answers once
-// they are durable (storage.WaitDurableAll: one group-commit round for all
-// the request's partitions). Anything else is INVALID_REQUIRED_ACKS. The
-// request timeout is not used: nothing here waits on other replicas yet.
+// acks: 0 writes and sends no response, and after an error on any partition
+// closes the connection (once what it has read is answered), as Kafka does:
+// the client then refreshes its metadata. 1 answers once the batches are
+// appended; -1 (all) answers once they are durable (storage.WaitDurableAll:
+// one group-commit round for all the request's partitions), waiting at most
+// timeout_ms when it is positive (no bound otherwise): past it the written
+// partitions are REQUEST_TIMED_OUT, though their batches stay in the log and
+// the group commit goes on, as in Kafka, where the timeout bounds the wait
+// for replicas (a one-node Kafka never reaches it; a Samsa broker does when
+// fsync stalls). Anything else is INVALID_REQUIRED_ACKS.
 //
 // Errors are per partition: UNKNOWN_TOPIC_OR_PARTITION for a topic or
 // partition that does not exist (topics are auto-created by Metadata, which
@@ -30,11 +34,16 @@ package broker
 // without a key on a compacted topic), and the idempotence errors of
 // producers.go. Transactional batches are INVALID_TXN_STATE until
 // transactions exist. v5+ returns the log start offset, and v8+ an error
-// message. Produce by topic id (v13) is not served.
+// message and, when the batch is refused for some of its records (keyless on
+// a compacted topic, a timestamp out of range: storage.RejectedRecordsError),
+// record_errors naming each by its index in the batch, as Kafka does.
+// Produce by topic id (v13) is not served.
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -75,10 +84,11 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 	}
 	r.passTurn()
 	if req.Acks == 0 {
+		closeOnError(r, req, results)
 		return nil
 	}
 	if req.Acks == -1 {
-		waitDurable(results)
+		waitDurable(results, req.TimeoutMillis)
 	}
 
 	for i, rt := range req.Topics {
@@ -94,6 +104,7 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 				if r.version >= 8 {
 					msg := res.err.Error()
 					sp.ErrorMessage = &msg
+					sp.ErrorRecords = recordErrors(res.err)
 				}
 			} else {
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.baseOffset, res.logAppendTime, res.logStart
@@ -105,11 +116,51 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 	return resp
 }
 
+// closeOnError ends the connection of an acks=0 produce that failed on any
+// partition, as Kafka does: the client gets no response to learn from, and
+// a closed connection makes it refresh its metadata. The connection stops
+// reading; what it has read already is still handled and answered, and it
+// closes once those answers are written.
+func closeOnError(r *request, req *kmsg.ProduceRequest, results [][]produced) {
+	for i, rt := range req.Topics {
+		for j, rp := range rt.Partitions {
+			err := results[i][j].err
+			if err == nil {
+				continue
+			}
+			if r.conn == nil || r.conn.nc == nil { // a handler called without a connection (FuzzHandle)
+				return
+			}
+			r.conn.logger.Info("closing connection: an acks=0 produce failed",
+				"topic", rt.Topic, "partition", rp.Partition, "err", err)
+			r.conn.stopReading()
+			return
+		}
+	}
+}
+
+// recordErrors lists the records an error blames, for Produce v8+.
+func recordErrors(err error) []kmsg.ProduceResponseTopicPartitionErrorRecord {
+	var rejected *storage.RejectedRecordsError
+	if !errors.As(err, &rejected) {
+		return nil
+	}
+	out := make([]kmsg.ProduceResponseTopicPartitionErrorRecord, len(rejected.Records))
+	for i, re := range rejected.Records {
+		out[i] = kmsg.NewProduceResponseTopicPartitionErrorRecord()
+		out[i].RelativeOffset = int32(re.Index)
+		out[i].ErrorMessage = kmsg.StringPtr(re.Message)
+	}
+	return out
+}
+
 // waitDurable waits until every written batch is durable, all partitions
-// in one group-commit round (storage.WaitDurableAll). When that fails, each
-// log is asked again, which answers at once, to find the partitions whose
-// log failed.
-func waitDurable(results [][]produced) {
+// in one group-commit round (storage.WaitDurableAll), for at most timeoutMs
+// when it is positive. When the wait fails, each log is asked again, which
+// answers at once, to find the partitions whose log failed. When it times
+// out, every written partition is REQUEST_TIMED_OUT, as in Kafka: the
+// batches are in the log, and the round goes on to make them durable.
+func waitDurable(results [][]produced, timeoutMs int32) {
 	var logs []*storage.Log
 	var ends []int64
 	for i := range results {
@@ -119,7 +170,33 @@ func waitDurable(results [][]produced) {
 			}
 		}
 	}
-	if len(logs) == 0 || storage.WaitDurableAll(logs, ends) == nil {
+	if len(logs) == 0 {
+		return
+	}
+	var err error
+	if timeoutMs <= 0 {
+		err = storage.WaitDurableAll(logs, ends)
+	} else {
+		done := make(chan error, 1)
+		go func() { done <- storage.WaitDurableAll(logs, ends) }()
+		timer := time.NewTimer(time.Duration(timeoutMs) * time.Millisecond)
+		select {
+		case err = <-done:
+			timer.Stop()
+		case <-timer.C:
+			err = fmt.Errorf("%w: the batch is in the log but was not durable within timeout_ms (%d)",
+				kerr.RequestTimedOut, timeoutMs)
+			for i := range results {
+				for j := range results[i] {
+					if res := &results[i][j]; res.err == nil && res.log != nil {
+						res.err = err
+					}
+				}
+			}
+			return
+		}
+	}
+	if err == nil {
 		return
 	}
 	for i := range results {

@@ -160,7 +160,8 @@ func (l *Log) Size() int64 {
 // Append does not wait for durability; WaitDurable does. A bad batch is
 // rejected with an error wrapping record.ErrCorrupt, record.ErrInvalidRecord,
 // record.ErrUnsupportedCodec, ErrMessageTooLarge or ErrInvalidTimestamp, and
-// nothing of it is written.
+// nothing of it is written; when records are at fault, the error is a
+// *RejectedRecordsError that names them.
 func (l *Log) Append(b []byte) (AppendResult, error) {
 	cfg := l.cfg.Load()
 	if int64(len(b)) > cfg.MaxMessageBytes {
@@ -170,19 +171,15 @@ func (l *Log) Append(b []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
-	if cfg.Compact && !h.Attributes.Control() {
-		if err := requireKeys(b); err != nil {
-			return AppendResult{}, err
-		}
-	}
 	nowMs := l.now().UnixMilli()
+	if err := checkRecords(b, h, nowMs, cfg); err != nil {
+		return AppendResult{}, err
+	}
 	res := AppendResult{LogAppendTime: -1}
 	if cfg.LogAppendTime {
 		record.SetLogAppendTime(b, nowMs)
 		h.MaxTimestamp = nowMs
 		res.LogAppendTime = nowMs
-	} else if err := checkTimestamps(h, nowMs, cfg); err != nil {
-		return AppendResult{}, err
 	}
 
 	l.mu.Lock()
@@ -222,36 +219,6 @@ func (l *Log) Append(b []byte) (AppendResult, error) {
 		}
 	}
 	return res, nil
-}
-
-// requireKeys rejects a batch with a record without a key, as Kafka does on
-// compacted topics.
-func requireKeys(b []byte) error {
-	recs, err := record.Records(b)
-	if err != nil {
-		return err
-	}
-	for _, r := range recs {
-		if r.Key == nil {
-			return fmt.Errorf("%w: compacted topic requires a key on every record (offset delta %d has none)",
-				record.ErrInvalidRecord, r.Offset)
-		}
-	}
-	return nil
-}
-
-// checkTimestamps applies message.timestamp.before/after.max.ms to a
-// CreateTime batch's first and largest timestamps.
-func checkTimestamps(h record.Header, nowMs int64, cfg *Config) error {
-	if cfg.TimestampBeforeMax >= 0 && h.BaseTimestamp < nowMs-cfg.TimestampBeforeMax.Milliseconds() {
-		return fmt.Errorf("%w: timestamp %d is more than %v before the broker's clock",
-			ErrInvalidTimestamp, h.BaseTimestamp, cfg.TimestampBeforeMax)
-	}
-	if cfg.TimestampAfterMax >= 0 && h.MaxTimestamp > nowMs+cfg.TimestampAfterMax.Milliseconds() {
-		return fmt.Errorf("%w: timestamp %d is more than %v after the broker's clock",
-			ErrInvalidTimestamp, h.MaxTimestamp, cfg.TimestampAfterMax)
-	}
-	return nil
 }
 
 func (l *Log) writableLocked() error {
