@@ -186,6 +186,7 @@ func (k *killSwitch) kill() {
 // reads. It blocks rebalances while it handles a poll, and commits what it
 // polled before it gives partitions up.
 type clientMember struct {
+	t     *testing.T
 	name  string
 	topic string
 	cl    *kgo.Client
@@ -206,7 +207,7 @@ type clientMember struct {
 // heartbeats and reading from the start.
 func startClientMember(t *testing.T, addr, name, groupID, topic string, l *ledger, opts ...kgo.Opt) *clientMember {
 	t.Helper()
-	m := &clientMember{name: name, topic: topic, ks: &killSwitch{}, l: l, owned: map[int32]bool{}, done: make(chan struct{})}
+	m := &clientMember{t: t, name: name, topic: topic, ks: &killSwitch{}, l: l, owned: map[int32]bool{}, done: make(chan struct{})}
 	drop := func(lost map[string][]int32) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -265,14 +266,20 @@ func startClientMember(t *testing.T, addr, name, groupID, topic string, l *ledge
 	return m
 }
 
-// stop leaves the group (committing, through the revoke callback) and
-// closes the client.
+// stop ends polling, commits what was polled and closes the client,
+// which leaves the group (a static member stays until its session times
+// out or its instance id comes back).
 func (m *clientMember) stop() {
 	if m.cancel == nil {
 		return
 	}
 	m.cancel()
 	<-m.done
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := m.commit(ctx); err != nil {
+		m.t.Errorf("%s: commit on stop: %v", m.name, err)
+	}
 	m.cl.CloseAllowingRebalance()
 	m.cancel = nil
 }
