@@ -86,7 +86,7 @@ and the HTTP API on :9644:
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServeCommand(stderr), newVersionCommand(stdout))
-	root.AddCommand(newTopicCommand(stdout))
+	root.AddCommand(newTopicCommand(stdout), newProduceCommand(os.Stdin, stdout, stderr), newConsumeCommand(stdout, stderr))
 	return root
 }
 
