@@ -73,6 +73,11 @@ func handleDeleteTopics(b *Broker, ctx context.Context, r *request, req *kmsg.De
 		if e.err == nil && uses[e.id] > 1 {
 			e.err = newResourceError(kerr.InvalidRequest, "topic %q is named more than once in the request", *e.name)
 		}
+		if e.err == nil && isInternalTopic(*e.name) {
+			// Kafka lets an authorized client do this; it silently loses
+			// every group's offsets, so Samsa refuses.
+			e.err = newResourceError(kerr.InvalidTopicException, "topic %q is internal and cannot be deleted", *e.name)
+		}
 		if e.err == nil {
 			e.err = proposalError(b.deleteTopic(ctx, e.id))
 		}

@@ -95,6 +95,14 @@ func TestOffsetsTopicIsCreatedInternalAndRefusesProduce(t *testing.T) {
 		t.Fatalf("producing to __consumer_offsets: %v, want INVALID_TOPIC_EXCEPTION", err)
 	}
 
+	dr, err := adm.DeleteTopics(ctx, "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dr["__consumer_offsets"].Err; !errors.Is(err, kerr.InvalidTopicException) {
+		t.Fatalf("deleting __consumer_offsets: %v, want INVALID_TOPIC_EXCEPTION", err)
+	}
+
 	// A restart keeps the topic, not a new one.
 	id := td.ID
 	cl.Close()
