@@ -147,12 +147,30 @@ func TestGroupLagMetricsWithAndWithoutMembers(t *testing.T) {
 		})
 	})
 	m.stop()
+
+	// The same for a KIP-848 group.
+	m2 := startClientMember(t, sb.Addr(), "kip848-member", "kip848", "lagged", newLedger(),
+		kgo.Balancers(kgo.StickyBalancer()), kgo.ServerSideBalancer())
+	eventually(t, "the KIP-848 member has read and committed everything", func() (bool, string) {
+		if err := m2.commit(ctx); err != nil {
+			return false, err.Error()
+		}
+		return wantSamples(gatherGroupMetrics(t, reg), map[string]float64{
+			"samsa_consumer_group_lag{group=kip848,partition=0,topic=lagged}":              0,
+			"samsa_consumer_group_committed_offset{group=kip848,partition=1,topic=lagged}": 4,
+			"samsa_consumer_group_members{group=kip848}":                                   1,
+			"samsa_consumer_group_state{group=kip848,state=Stable,type=consumer}":          1,
+		})
+	})
+	m2.stop()
 	produceN(t, ctx, cl, "lagged", map[int32]int{1: 2})
 	got = gatherGroupMetrics(t, reg)
 	if ok, why := wantSamples(got, map[string]float64{
 		"samsa_consumer_group_lag{group=online,partition=1,topic=lagged}":   2,
 		"samsa_consumer_group_members{group=online}":                        0,
 		"samsa_consumer_group_state{group=online,state=Empty,type=classic}": 1,
+		"samsa_consumer_group_lag{group=kip848,partition=1,topic=lagged}":   2,
+		"samsa_consumer_group_members{group=kip848}":                        0,
 	}); !ok {
 		t.Fatal(why)
 	}
