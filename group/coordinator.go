@@ -7,6 +7,7 @@ import (
 
 	"github.com/samsa-io/samsa/group/classic"
 	"github.com/samsa-io/samsa/group/consumer"
+	"github.com/samsa-io/samsa/internal/javahash"
 )
 
 // Config holds the coordinator's settings, with Kafka's config names. A
@@ -125,25 +126,7 @@ func New(cfg Config) *Coordinator {
 // computes it: the Java String hash code of the id (over its UTF-16 code
 // units), made non-negative with Kafka's Utils.abs (which maps MinInt32 to
 // 0), modulo n.
-func Partition(groupID string, n int32) int32 {
-	var h int32
-	for _, r := range groupID {
-		if r >= 0x10000 { // Java hashes UTF-16 code units
-			r -= 0x10000
-			h = 31*h + int32(0xD800+(r>>10))
-			h = 31*h + int32(0xDC00+(r&0x3FF))
-			continue
-		}
-		h = 31*h + int32(r)
-	}
-	switch {
-	case h == -1<<31:
-		h = 0
-	case h < 0:
-		h = -h
-	}
-	return h % n
-}
+func Partition(groupID string, n int32) int32 { return javahash.Partition(groupID, n) }
 
 // GroupOffset is one committed offset, for lag.
 type GroupOffset struct {
