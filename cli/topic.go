@@ -633,3 +633,18 @@ func HumanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGT"[exp])
 }
+
+// TopicNames lists the topics (without internal ones), for shell
+// completion.
+func TopicNames(ctx context.Context, conn *Conn) ([]string, error) {
+	adm, err := conn.Admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer adm.Close()
+	details, err := adm.ListTopics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return details.Names(), nil
+}

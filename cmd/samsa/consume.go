@@ -54,7 +54,8 @@ key, value, headers; key_base64 and value_base64 when not UTF-8).`,
   samsa consume orders -o end-10 --exit-at-end
   samsa consume orders -o -15m --format '%T %k %v\n'
   samsa consume orders -g billing -n 100 --format json`,
-		Args: argsAtLeast(1, "topic name"),
+		Args:              argsAtLeast(1, "topic name"),
+		ValidArgsFunction: completeTopics(&conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if o.Offset, err = cli.ParseStartOffset(offset); err != nil {

@@ -8,7 +8,7 @@ import (
 	"github.com/samsa-io/samsa/cli"
 )
 
-func newProduceCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+func newProduceCommand(stdout, stderr io.Writer) *cobra.Command {
 	var (
 		conn    cli.Conn
 		o       cli.ProduceOptions
@@ -38,7 +38,8 @@ acknowledges it (in order within a partition).`,
   printf 'k1:v1\nk2:v2\n' | samsa produce orders --key-separator :
   samsa produce orders --format '%k\t%h\t%v\n' < records.tsv
   samsa produce orders -H source=import -z zstd --print-offsets < lines.txt`,
-		Args: argsExactly(1, "one topic"),
+		Args:              argsExactly(1, "one topic"),
+		ValidArgsFunction: completeTopics(&conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Topic = args[0]
 			if cmd.Flags().Changed("key") {
@@ -48,7 +49,7 @@ acknowledges it (in order within a partition).`,
 			if o.Headers, err = parseKeyValues("header", headers); err != nil {
 				return err
 			}
-			return cli.Produce(cmd.Context(), &conn, stdin, stdout, stderr, o)
+			return cli.Produce(cmd.Context(), &conn, cmd.InOrStdin(), stdout, stderr, o)
 		},
 	}
 	f := cmd.Flags()

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +32,22 @@ func argsExactly(n int, what string) cobra.PositionalArgs {
 			return cli.Usagef("too many arguments: want %s, got %q", what, args)
 		}
 		return nil
+	}
+}
+
+// completeTopics completes topic names from the broker, giving up quietly
+// after a second when none answers.
+func completeTopics(conn *cli.Conn) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		ctx, cancel := context.WithTimeout(cmd.Context(), time.Second)
+		defer cancel()
+		c := *conn
+		c.DialTimeout = time.Second
+		names, err := cli.TopicNames(ctx, &c)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
 	}
 }
 
@@ -135,7 +153,8 @@ configs with where each value comes from:
   cluster  a cluster-wide broker default
   static   the broker's own configuration
   default  Kafka's default (shown only with --all-configs)`,
-		Args: argsAtLeast(1, "topic name"),
+		Args:              argsAtLeast(1, "topic name"),
+		ValidArgsFunction: completeTopics(conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Topics = args
 			return cli.TopicDescribe(cmd.Context(), conn, cli.Printer{Out: stdout, Format: format}, o)
@@ -152,10 +171,11 @@ func newTopicDeleteCommand(stdout io.Writer, conn *cli.Conn) *cobra.Command {
 		format   cli.Format
 	)
 	cmd := &cobra.Command{
-		Use:     "delete TOPIC...",
-		Aliases: []string{"rm"},
-		Short:   "Delete topics and all their records",
-		Args:    argsAtLeast(1, "topic name"),
+		Use:               "delete TOPIC...",
+		Aliases:           []string{"rm"},
+		Short:             "Delete topics and all their records",
+		Args:              argsAtLeast(1, "topic name"),
+		ValidArgsFunction: completeTopics(conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cli.TopicDelete(cmd.Context(), conn, cli.Printer{Out: stdout, Format: format}, args, ifExists)
 		},
@@ -179,7 +199,8 @@ alter, like kafka-configs --alter --add-config / --delete-config); --delete
 returns a config to the broker's default.`,
 		Example: `  samsa topic alter-config orders --set retention.ms=3600000
   samsa topic alter-config orders --delete retention.ms`,
-		Args: argsAtLeast(1, "topic name"),
+		Args:              argsAtLeast(1, "topic name"),
+		ValidArgsFunction: completeTopics(conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if o.Set, err = parseKeyValues("set", set); err != nil {
@@ -210,7 +231,8 @@ func newTopicAddPartitionsCommand(stdout io.Writer, conn *cli.Conn) *cobra.Comma
 to another one afterwards.`,
 		Example: `  samsa topic add-partitions orders --num 2
   samsa topic add-partitions orders --total 12`,
-		Args: argsAtLeast(1, "topic name"),
+		Args:              argsAtLeast(1, "topic name"),
+		ValidArgsFunction: completeTopics(conn),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Topics = args
 			return cli.TopicAddPartitions(cmd.Context(), conn, cli.Printer{Out: stdout, Format: format}, o)
