@@ -22,6 +22,12 @@
 //     distance; [UnknownTopicError] and [CheckTopics] use it so that a
 //     missing topic lists the names the user may have meant.
 //
+// Records are framed as text by one template language shared by produce
+// (input) and consume (output), in recordformat.go; where consuming starts
+// (-o start, end-10, an RFC 3339 time, -5m …) is [ParseStartOffset], also
+// used by `group seek`. progress.go knows when `consume --exit-at-end` is
+// done and draws progress on a terminal.
+//
 // The command families live one per file: topic.go, produce.go, consume.go,
 // cluster.go, group*.go. Functions take a context, a [Conn] and an options
 // struct, and write to the writers they are given: no package state, no
