@@ -2,7 +2,8 @@
 # Interop: start a Samsa broker and run Kafka clients that are not written in
 # Go against it: kcat (-L, produce, consume), confluent-kafka (librdkafka)
 # and kafka-python, each producing and consuming records with keys and
-# headers. Installs the clients with apt-get when missing. Exits non-zero on
+# headers; kcat's balanced consumer (-G) and a confluent-kafka consumer
+# group each resume from the offsets they committed. Installs the clients with apt-get when missing. Exits non-zero on
 # any failure; the broker is stopped on exit.
 #
 # usage: scripts/interop.sh                 install what is missing, then run
@@ -104,10 +105,42 @@ $want"
 echo "$(timeout 30 kcat -b "$bootstrap" -L -t "$topic")" | grep -q "topic \"$topic\" with 1 partitions" ||
   fail "kcat -L -t $topic: topic not listed"
 
+log "kcat -G balanced consumer resumes from its commits"
+topic=interop-kcat-group
+"$PY" -c 'import sys
+from confluent_kafka.admin import AdminClient, NewTopic
+admin = AdminClient({"bootstrap.servers": sys.argv[1]})
+admin.create_topics([NewTopic(sys.argv[2], num_partitions=2, replication_factor=1)])[sys.argv[2]].result(30)' \
+  "$bootstrap" "$topic" ||
+  fail "create $topic: exit $?"
+for p in 0 1; do
+  printf 'a%s\nb%s\nc%s\n' $p $p $p | timeout 30 kcat -b "$bootstrap" -P -t "$topic" -p $p -X topic.request.required.acks=-1 ||
+    fail "kcat produce to $topic [$p]: exit $?"
+done
+# -o would be applied to every assignment; auto.offset.reset only where
+# the group has no commit. kcat commits what it consumed when it exits.
+kcat_group() {
+  timeout 60 kcat -b "$bootstrap" -X auto.offset.reset=earliest -q -f '%s\n' "$@" -G interop-kcat "$topic"
+}
+first=$(kcat_group -c 4) || fail "kcat -G first run: exit $?"
+second=$(kcat_group -c 2) || fail "kcat -G second run: exit $?"
+rest=$(kcat_group -e) || fail "kcat -G third run: exit $?"
+got=$(printf '%s\n%s\n' "$first" "$second" | sort | tr '\n' ' ')
+[ "$got" = "a0 a1 b0 b1 c0 c1 " ] || fail "kcat -G: the two runs read
+$first
+and
+$second
+want each of a0 b0 c0 a1 b1 c1 once"
+[ -z "$rest" ] || fail "kcat -G: a run after everything was committed read
+$rest"
+
 # --- Python clients
 log "confluent-kafka round trip"
 timeout 120 "$PY" scripts/interop/confluent_roundtrip.py "$bootstrap" interop-confluent ||
   fail "confluent-kafka round trip: exit $?"
+log "confluent-kafka consumer group resumes from its commits"
+timeout 180 "$PY" scripts/interop/confluent_group.py "$bootstrap" interop-confluent-group ||
+  fail "confluent-kafka consumer group: exit $?"
 log "kafka-python round trip"
 timeout 120 "$PY" scripts/interop/kafka_python_roundtrip.py "$bootstrap" interop-kafka-python ||
   fail "kafka-python round trip: exit $?"
