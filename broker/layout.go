@@ -208,6 +208,34 @@ var requestLayouts = map[int16]*layout{
 		wireString, wireInt32, // transactional_id, transaction_timeout_ms
 		wireInt64.since(3), wireInt16.since(3), // producer_id, producer_epoch
 	),
+	24: wireStruct( // AddPartitionsToTxn
+		wireArray(wireString, wireInt64, wireInt16, wireBool, // transactions: id, producer id and epoch, verify_only
+			wireArray(wireString, wireArrayOf(wireInt32))).since(4),
+		wireString.until(3), wireInt64.until(3), wireInt16.until(3), // transactional_id, producer id and epoch
+		wireArray(wireString, wireArrayOf(wireInt32)).until(3), // topics
+	),
+	25: wireStruct( // AddOffsetsToTxn
+		wireString, wireInt64, wireInt16, wireString, // transactional_id, producer id and epoch, group
+	),
+	26: wireStruct( // EndTxn
+		wireString, wireInt64, wireInt16, wireBool, // transactional_id, producer id and epoch, committed
+	),
+	28: wireStruct( // TxnOffsetCommit
+		wireString, wireString, wireInt64, wireInt16, // transactional_id, group, producer id and epoch
+		wireInt32, wireString, wireString, // generation, member_id, group_instance_id
+		wireArray(wireString.until(5), wireUUID.since(6), // topic name, topic id
+			wireArray(wireInt32, wireInt64, wireInt32, wireString)), // partition, offset, leader epoch, metadata
+	),
+	61: wireStruct( // DescribeProducers
+		wireArray(wireString, wireArrayOf(wireInt32)),
+	),
+	65: wireStruct( // DescribeTransactions
+		wireArrayOf(wireString),
+	),
+	66: wireStruct( // ListTransactions
+		wireArrayOf(wireString), wireArrayOf(wireInt64), // state and producer id filters
+		wireInt64.since(1), wireString.since(2), // duration filter, transactional id pattern
+	),
 	23: wireStruct( // OffsetForLeaderEpoch
 		wireInt32.since(3), // replica_id
 		wireArray(wireString, wireArray(wireInt32, wireInt32.since(2), wireInt32)),

@@ -115,6 +115,9 @@ type Coordinator struct {
 	// nextExpiry is when Tick next looks for expired offsets and empty
 	// groups; zero until the first input that brings the time.
 	nextExpiry time.Time
+	// txn holds the transactional offsets pending until their producer's
+	// marker (txn_offsets.go).
+	txn txnOffsets
 }
 
 // New returns an empty coordinator.

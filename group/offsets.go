@@ -101,6 +101,7 @@ func (c *Coordinator) OffsetCommit(call Call, req *kmsg.OffsetCommitRequest) Out
 				g.ensureClassic(c.cfg.Classic)
 			}
 			g.setOffset(t.Topic, p.Partition, o)
+			c.txn.supersede(req.Group, topicPartition{t.Topic, p.Partition}, false)
 			out.Records = append(out.Records, c.offsetRecord(req.Group, t.Topic, p.Partition, o))
 		}
 	}
@@ -175,10 +176,9 @@ func javaLength(s string) int {
 // (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH); a client that sends neither (an
 // admin) is not.
 //
-// requireStable matters only while transactional offsets are pending
-// (UNSTABLE_OFFSET_COMMIT for their partitions); there are none until
-// transactions come (TxnOffsetCommit), so it changes nothing yet: see
-// pendingOffset.
+// With requireStable, a partition with a transactional offset pending
+// (TxnOffsetCommit, txn_offsets.go) is UNSTABLE_OFFSET_COMMIT; without it,
+// the last committed offset is answered, as in Kafka.
 func (c *Coordinator) OffsetFetch(call Call, req kmsg.OffsetFetchRequestGroup, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	c.observe(call.Now)
 	resp := kmsg.NewOffsetFetchResponseGroup()
@@ -237,11 +237,6 @@ func (c *Coordinator) OffsetFetch(call Call, req kmsg.OffsetFetchRequestGroup, r
 	return resp
 }
 
-// pendingOffset reports whether a transaction has an offset of
-// group/topic/partition pending. This is the hook for TxnOffsetCommit: until
-// it exists no offset is ever pending.
-func (c *Coordinator) pendingOffset(groupID, topic string, partition int32) bool { return false }
-
 // OffsetDelete handles OffsetDelete: offsets of topics the group is not
 // subscribed to, of a group that is empty or not using them.
 //
@@ -279,8 +274,12 @@ func (c *Coordinator) OffsetDelete(call Call, req *kmsg.OffsetDeleteRequest) Out
 			switch {
 			case inUse:
 				rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
-			case g.deleteOffset(t.Topic, p.Partition):
-				out.Records = append(out.Records, c.offsetTombstone(req.Group, t.Topic, p.Partition))
+			default:
+				// Pending transactional offsets go too, as in Kafka.
+				pending := c.txn.supersede(req.Group, topicPartition{t.Topic, p.Partition}, true)
+				if g.deleteOffset(t.Topic, p.Partition) || pending {
+					out.Records = append(out.Records, c.offsetTombstone(req.Group, t.Topic, p.Partition))
+				}
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}

@@ -44,6 +44,9 @@ func (c *Coordinator) replayOffset(key, value []byte) error {
 		return &errCorrupt{"offset commit key", err}
 	}
 	g := c.lookup(k.Group)
+	// A plain commit or a deletion after a transactional one: see
+	// txn_offsets.go.
+	c.txn.supersede(k.Group, topicPartition{k.Topic, k.Partition}, value == nil)
 	if value == nil {
 		if g != nil {
 			g.deleteOffset(k.Topic, k.Partition)
