@@ -4,9 +4,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/javahash"
 )
 
-// Config holds the coordinator's settings, with Kafka's config names.
+// Config holds the coordinator's settings, with Kafka's config names. A
+// zero field means Kafka's default.
 type Config struct {
 	// Partitions is transaction.state.log.num.partitions (50): a
 	// transactional id's records go to partition Partition(id, Partitions).
@@ -18,7 +21,10 @@ type Config struct {
 	// no transaction for this long is forgotten.
 	IDExpiration time.Duration
 	// AbortCheckInterval is transaction.abort.timed.out.transaction.cleanup.interval.ms
-	// (10 s): how often timed-out transactions are looked for.
+	// (10 s): how often timed-out transactions are looked for. The
+	// coordinator computes exact deadlines, so this only bounds how late
+	// Deadline may be: never later than AbortCheckInterval after the
+	// earliest due work.
 	AbortCheckInterval time.Duration
 }
 
@@ -32,8 +38,27 @@ func DefaultConfig() Config {
 	}
 }
 
-// Token identifies a request whose response may be due later (an EndTxn is
-// answered once its markers are written); the driver chooses it.
+// withDefaults fills the zero fields of cfg with Kafka's defaults.
+func (cfg Config) withDefaults() Config {
+	def := DefaultConfig()
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = def.Partitions
+	}
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = def.MaxTimeout
+	}
+	if cfg.IDExpiration <= 0 {
+		cfg.IDExpiration = def.IDExpiration
+	}
+	if cfg.AbortCheckInterval <= 0 {
+		cfg.AbortCheckInterval = def.AbortCheckInterval
+	}
+	return cfg
+}
+
+// Token identifies a request whose response may be due later (an
+// InitProducerId that fences an ongoing transaction is answered once that
+// transaction's abort markers are written); the driver chooses it.
 type Token uint64
 
 // Reply is a response now due to the request with Token.
@@ -50,7 +75,8 @@ type Call struct {
 	// NewProducerID is a fresh producer id the driver reserved for this
 	// call, used when the coordinator must hand one out (a new
 	// transactional id, or an epoch exhausted); unused ones are simply not
-	// handed out.
+	// handed out. A negative value means none was reserved: a call that
+	// needs one is answered COORDINATOR_NOT_AVAILABLE (retriable).
 	NewProducerID int64
 }
 
@@ -82,9 +108,11 @@ type Markers struct {
 }
 
 // Output is the effect of one input. The driver appends Records (in order)
-// and waits until they are durable, then writes Markers, then sends
-// Replies; if the append fails it answers those replies with an error
-// instead.
+// and waits until they are durable; then it sends Replies and writes
+// Markers (in either order, or concurrently: as in Kafka, an EndTxn is
+// answered once its PrepareCommit/PrepareAbort record is durable, and the
+// markers are written after). If the append fails it answers the replies
+// with an error instead and writes no markers.
 type Output struct {
 	Records []Record
 	Markers []Markers
@@ -94,80 +122,96 @@ type Output struct {
 // Coordinator holds every transactional id of the __transaction_state
 // partitions this broker leads. It is not safe for concurrent use: the
 // driver serializes calls.
+//
+// State changes are applied when an input is handled, and the records that
+// persist them are in its Output: the driver must append them before it
+// lets anything depend on them (replies, markers).
 type Coordinator struct {
 	cfg Config
+	// txns by transactional id.
+	txns map[string]*transaction
+	// byProducer indexes txns by their current producer id.
+	byProducer map[int64]*transaction
+	// inflight maps the ID of every Markers not yet reported written to
+	// its transactional id.
+	inflight map[uint64]string
+	// lastMarkers is the last Markers ID handed out.
+	lastMarkers uint64
+	// topics is the last SetTopics (partition counts by topic); nil until
+	// then, and then AddPartitionsToTxn does not check partitions exist.
+	topics map[string]int32
+	// wake is when Tick next has something to do; zero when nothing. It
+	// may be early (a deadline that went away), never late.
+	wake time.Time
+	// coordinatorEpoch goes into the markers.
+	coordinatorEpoch int32
 }
 
 // New returns an empty coordinator.
-func New(cfg Config) *Coordinator { return &Coordinator{cfg: cfg} }
+func New(cfg Config) *Coordinator {
+	return &Coordinator{
+		cfg:        cfg.withDefaults(),
+		txns:       make(map[string]*transaction),
+		byProducer: make(map[int64]*transaction),
+		inflight:   make(map[uint64]string),
+	}
+}
 
 // Partition is the __transaction_state partition of a transactional id, as
 // Kafka computes it (Utils.abs of the Java String hash code, modulo n).
-func Partition(transactionalID string, n int32) int32 { return 0 }
-
-// InitProducerID handles InitProducerId v0–v5 with a transactional id:
-// a new id gets call.NewProducerID at epoch 0; a known one gets its epoch
-// bumped (aborting an ongoing transaction first, whose reply then waits for
-// the markers); KIP-360's producer id and epoch in the request let a
-// producer recover from a failed transaction.
-func (c *Coordinator) InitProducerID(call Call, req *kmsg.InitProducerIDRequest) Output {
-	return Output{}
+func Partition(transactionalID string, n int32) int32 {
+	return javahash.Partition(transactionalID, n)
 }
 
-// AddPartitionsToTxn handles AddPartitionsToTxn v0–v5 (v4+: batches of
-// transactions, and the verify-only form that brokers use, KIP-890).
-func (c *Coordinator) AddPartitionsToTxn(call Call, req *kmsg.AddPartitionsToTxnRequest) Output {
-	return Output{}
+// SetCoordinatorEpoch sets the epoch written into markers (Kafka uses the
+// leader epoch of the __transaction_state partition); 0 until set.
+func (c *Coordinator) SetCoordinatorEpoch(epoch int32) { c.coordinatorEpoch = epoch }
+
+// SetTopics tells the coordinator which partitions exist (partition counts
+// by topic): AddPartitionsToTxn then refuses unknown partitions with
+// UNKNOWN_TOPIC_OR_PARTITION (the rest of that transaction's partitions
+// get OPERATION_NOT_ATTEMPTED), as Kafka does. Until the first call every
+// partition is accepted.
+func (c *Coordinator) SetTopics(partitions map[string]int32) {
+	c.topics = make(map[string]int32, len(partitions))
+	for t, n := range partitions {
+		c.topics[t] = n
+	}
 }
 
-// AddOffsetsToTxn handles AddOffsetsToTxn: the group's __consumer_offsets
-// partition joins the transaction; groupPartition is that partition.
-func (c *Coordinator) AddOffsetsToTxn(call Call, req *kmsg.AddOffsetsToTxnRequest, groupPartition int32) Output {
-	return Output{}
+// partition is the __transaction_state partition of id.
+func (c *Coordinator) partition(id string) int32 { return Partition(id, c.cfg.Partitions) }
+
+// lookup returns the transaction of id, nil if it has none.
+func (c *Coordinator) lookup(id string) *transaction { return c.txns[id] }
+
+// put adds t, or replaces the transaction of the same id.
+func (c *Coordinator) put(t *transaction) {
+	if old := c.txns[t.id]; old != nil {
+		c.unindex(old)
+	}
+	c.txns[t.id] = t
+	c.byProducer[t.producerID] = t
 }
 
-// EndTxn handles EndTxn: commit or abort; the reply comes once the markers
-// are written (MarkersWritten).
-func (c *Coordinator) EndTxn(call Call, req *kmsg.EndTxnRequest) Output { return Output{} }
-
-// MarkersWritten reports that the markers of id are durable on every
-// partition (failed lists partitions whose marker could not be written,
-// e.g. deleted topics, which Kafka skips).
-func (c *Coordinator) MarkersWritten(now time.Time, id uint64, failed []TopicPartition) Output {
-	return Output{}
+// remove forgets t.
+func (c *Coordinator) remove(t *transaction) {
+	c.unindex(t)
+	delete(c.txns, t.id)
+	if t.markers != 0 {
+		delete(c.inflight, t.markers)
+	}
 }
 
-// InTransaction reports whether producerID at epoch has partition in its
-// ongoing transaction (the broker's check before a transactional produce,
-// KIP-890 part 1); the error code says why not (0 when it has).
-func (c *Coordinator) InTransaction(producerID int64, epoch int16, tp TopicPartition) int16 {
-	return 0
+func (c *Coordinator) unindex(t *transaction) {
+	if c.byProducer[t.producerID] == t {
+		delete(c.byProducer, t.producerID)
+	}
 }
 
-// DescribeTransactions answers one transactional id of DescribeTransactions.
-func (c *Coordinator) DescribeTransaction(now time.Time, transactionalID string) kmsg.DescribeTransactionsResponseTransactionState {
-	return kmsg.DescribeTransactionsResponseTransactionState{}
+// setProducerID changes t's producer id, keeping the index.
+func (c *Coordinator) setProducerID(t *transaction, id int64) {
+	c.unindex(t)
+	t.producerID = id
+	c.byProducer[id] = t
 }
-
-// ListTransactions answers ListTransactions with its filters (states,
-// producer ids, v1+: duration, v2+: id pattern).
-func (c *Coordinator) ListTransactions(now time.Time, req *kmsg.ListTransactionsRequest) *kmsg.ListTransactionsResponse {
-	return nil
-}
-
-// Tick advances time: transactions past their timeout are aborted (their
-// producer epoch bumped, as Kafka does), ids unused for IDExpiration are
-// forgotten.
-func (c *Coordinator) Tick(now time.Time) Output { return Output{} }
-
-// Deadline is when Tick next has something to do.
-func (c *Coordinator) Deadline() (t time.Time, ok bool) { return time.Time{}, false }
-
-// Replay applies one record read back from __transaction_state at start-up,
-// in log order; a nil value is a tombstone.
-func (c *Coordinator) Replay(partition int32, key, value []byte) error { return nil }
-
-// Loaded ends replay: transactions found in PrepareCommit/PrepareAbort have
-// their markers written again (the Output's Markers), as Kafka does after
-// a coordinator fail-over.
-func (c *Coordinator) Loaded(now time.Time) Output { return Output{} }
