@@ -19,11 +19,14 @@ import (
 	"github.com/samsa-io/samsa/txn"
 )
 
-// writeMarkers writes m's marker to each of its partitions and waits until
-// they are durable. It returns the partitions whose marker could not be
-// written (a partition this broker does not hold, a failed log), which the
-// coordinator treats as Kafka does a deleted partition.
-func (b *Broker) writeMarkers(ctx context.Context, m txn.Markers) (failed []txn.TopicPartition) {
+// writeMarkers writes m's marker to each of its partitions, waits until
+// they are durable, and then moves each partition's last stable offset. It
+// returns the partitions whose marker could not be written (a partition
+// this broker does not hold, a failed log, a marker the partition's
+// producer state refuses as fenced), which the coordinator treats as Kafka
+// does a deleted partition. ctx is not consulted: a marker once appended is
+// waited for, so that the LSO moves.
+func (b *Broker) writeMarkers(_ context.Context, m txn.Markers) (failed []txn.TopicPartition) {
 	type written struct {
 		tp  txn.TopicPartition
 		log *storage.Log
@@ -47,19 +50,19 @@ func (b *Broker) writeMarkers(ctx context.Context, m txn.Markers) (failed []txn.
 	for i, w := range pending {
 		logs[i], ends[i] = w.log, w.end
 	}
-	if err := storage.WaitDurableAll(logs, ends); err != nil {
-		for _, w := range pending {
-			if w.log.WaitDurable(w.end) != nil {
-				failed = append(failed, w.tp)
-			}
+	err := storage.WaitDurableAll(logs, ends)
+	for _, w := range pending {
+		if err != nil && w.log.WaitDurable(w.end) != nil {
+			failed = append(failed, w.tp)
+			continue
 		}
+		b.markerDurable(w.tp)
 	}
-	_ = ctx
 	return failed
 }
 
-// writeMarker appends one partition's marker; the batch is durable once its
-// log is durable up to end.
+// writeMarker appends one partition's marker (appendMarker); the batch is
+// durable once its log is durable up to end.
 func (b *Broker) writeMarker(m txn.Markers, tp txn.TopicPartition) (*storage.Log, int64, error) {
 	part, ok := b.parts.get(tp.Topic, tp.Partition)
 	if !ok {
@@ -69,21 +72,53 @@ func (b *Broker) writeMarker(m txn.Markers, tp txn.TopicPartition) (*storage.Log
 	if t := b.meta.Image().Topics[tp.Topic]; t != nil && int(tp.Partition) < len(t.Partitions) {
 		leaderEpoch = t.Partitions[tp.Partition].LeaderEpoch
 	}
+	end, err := part.appendMarker(m, leaderEpoch, time.Now().UnixMilli())
+	return part.log, end, err
+}
+
+// appendMarker appends a marker for m to the partition and ends the
+// producer's transaction in its producer state; it returns the log end
+// after it. A marker the state refuses (an older producer epoch:
+// INVALID_PRODUCER_EPOCH; an older coordinator epoch:
+// TRANSACTION_COORDINATOR_FENCED) is not written. The last stable offset
+// moves later, once the marker is durable (markerDurable).
+func (part *partition) appendMarker(m txn.Markers, leaderEpoch int32, ts int64) (int64, error) {
+	marker := record.Marker{Commit: m.Commit, CoordinatorEpoch: m.CoordinatorEpoch}
 	batch, err := record.BuildMarker(record.MarkerOptions{
 		ProducerID: m.ProducerID, ProducerEpoch: m.ProducerEpoch,
 		PartitionLeaderEpoch: leaderEpoch,
-		Timestamp:            time.Now().UnixMilli(),
-		Marker:               record.Marker{Commit: m.Commit, CoordinatorEpoch: m.CoordinatorEpoch},
+		Timestamp:            ts,
+		Marker:               marker,
 	})
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	pt := part.producers
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
+	st, err := pt.ready()
+	if err != nil {
+		return 0, err
+	}
+	if err := st.CheckMarker(m.ProducerID, m.ProducerEpoch, marker); err != nil {
+		return 0, err
+	}
 	res, err := part.log.Append(batch)
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
-	return part.log, res.LastOffset + 1, nil
+	st.ApplyMarker(m.ProducerID, m.ProducerEpoch, marker, res.BaseOffset, ts)
+	pt.appendedLocked(res)
+	return res.LastOffset + 1, nil
+}
+
+// markerDurable moves a partition's last stable offset after its marker
+// is durable: a read_committed consumer never sees a transaction's data as
+// committed before the marker that commits it would survive a crash.
+func (b *Broker) markerDurable(tp txn.TopicPartition) {
+	part, ok := b.parts.get(tp.Topic, tp.Partition)
+	if !ok {
+		return
+	}
+	part.producers.syncStable()
 }

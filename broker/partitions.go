@@ -16,8 +16,8 @@ type partition struct {
 	tp      storage.TopicPartition
 	topicID metadata.TopicID
 	log     *storage.Log
-	// producers is the idempotent producers' state: sequence checks that
-	// make a retried batch be written once.
+	// producers is the producer state (producers.go): sequence checks that
+	// make a retried batch be written once, and ongoing transactions.
 	producers *producerTable
 }
 
@@ -133,7 +133,7 @@ func (ps *partitions) reconcile(img *metadata.Image) {
 			ps.b.logger.Error("writing partition metadata", "partition", tp, "err", err)
 			continue
 		}
-		ps.byTP[tp] = &partition{tp: tp, topicID: t.ID, log: l, producers: newProducerTable()}
+		ps.byTP[tp] = &partition{tp: tp, topicID: t.ID, log: l, producers: openProducerTable(l, ps.b.logger)}
 	}
 }
 

@@ -31,9 +31,13 @@ package broker
 // INVALID_TOPIC_EXCEPTION for Kafka's internal topics, MESSAGE_TOO_LARGE over
 // max.message.bytes, INVALID_TIMESTAMP, INVALID_RECORD (control batches,
 // a base offset other than 0, a producer id without a sequence, a record
-// without a key on a compacted topic), and the idempotence errors of
-// producers.go. Transactional batches are INVALID_TXN_STATE until
-// transactions exist. v5+ returns the log start offset, and v8+ an error
+// without a key on a compacted topic, a transactional batch without a
+// producer id), and the producer state's errors (package txn/producers:
+// OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE for
+// a non-transactional batch during the producer's transaction) or, when a
+// transactional batch would start a transaction on the partition, the
+// transaction coordinator's answer (INVALID_TXN_STATE when the partition was
+// not added, its retriable errors as NOT_ENOUGH_REPLICAS, as Kafka). v5+ returns the log start offset, and v8+ an error
 // message and, when the batch is refused for some of its records (keyless on
 // a compacted topic, a timestamp out of range: storage.RejectedRecordsError),
 // record_errors naming each by its index in the batch, as Kafka does.
@@ -51,6 +55,8 @@ import (
 	"github.com/samsa-io/samsa/metadata"
 	"github.com/samsa-io/samsa/record"
 	"github.com/samsa-io/samsa/storage"
+	"github.com/samsa-io/samsa/txn"
+	"github.com/samsa-io/samsa/txn/producers"
 )
 
 // produced is the outcome of one partition's batch.
@@ -246,39 +252,93 @@ func (b *Broker) produceBatch(img *metadata.Image, version int16, topic string, 
 		return produced{baseOffset: res.BaseOffset, logAppendTime: res.LogAppendTime, logStart: res.LogStart,
 			log: part.log, end: res.LastOffset + 1}
 	}
-	return b.produceIdempotent(part, h, batch)
+	return part.produceWithProducerID(h, batch, b.inTransaction)
 }
 
-// produceIdempotent appends a batch with a producer id: checked against the
-// partition's producer state and recorded in it, atomically with the append.
-func (b *Broker) produceIdempotent(part *partition, h record.Header, batch []byte) produced {
+// inTransactionFunc asks the transaction coordinator whether a partition
+// is in a producer's ongoing transaction; it returns a kerr code, 0 when
+// it is.
+type inTransactionFunc func(producerID int64, epoch int16, tp txn.TopicPartition) int16
+
+// produceWithProducerID appends a batch with a producer id: checked against
+// the partition's producer state and recorded in it, atomically with the
+// append. A transactional batch that would start a transaction on the
+// partition is first verified with the transaction coordinator (KIP-890
+// part 1, inTransaction), with the state's lock released meanwhile.
+func (part *partition) produceWithProducerID(h record.Header, batch []byte, inTransaction inTransactionFunc) produced {
 	pt := part.producers
+	info := producers.DataBatchOf(h)
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
-	if err := loadProducers(pt, b.cfg.FS, part.log); err != nil {
-		b.logger.Error("rebuilding producer state", "partition", part.tp, "err", err)
-		return produced{err: fmt.Errorf("%w: producer state of %s could not be rebuilt", kerr.KafkaStorageError, part.tp)}
-	}
-	info := batchProducerInfo(h)
-	dup, err := pt.check(info)
+	st, err := pt.ready()
 	if err != nil {
 		return produced{err: err}
 	}
-	if dup != nil {
-		return produced{baseOffset: dup.firstOffset, logAppendTime: dup.logAppendTime,
-			logStart: part.log.Offsets().LogStart, log: part.log, end: dup.lastOffset + 1}
+	dec, err := st.Check(info)
+	if err == nil && dec.Verify {
+		guard := st.BeginVerify(info.ProducerID)
+		pt.mu.Unlock()
+		err = verifyCode(inTransaction(info.ProducerID, info.Epoch, txn.TopicPartition{Topic: part.tp.Topic, Partition: part.tp.Partition}))
+		pt.mu.Lock()
+		if err == nil {
+			// The state may have changed meanwhile: check again, and
+			// refuse the batch if a marker ended the transaction that was
+			// verified (Kafka's verification guard).
+			dec, err = st.Check(info)
+			if err == nil && dec.Verify && !st.Verified(info.ProducerID, guard) {
+				err = fmt.Errorf("%w: the transaction of producer %d ended while %s was verified",
+					kerr.InvalidTxnState, info.ProducerID, part.tp)
+			}
+		}
+	}
+	if err != nil {
+		return produced{err: err}
+	}
+	if d := dec.Duplicate; d != nil {
+		return produced{baseOffset: d.FirstOffset, logAppendTime: d.LogAppendTime,
+			logStart: part.log.Offsets().LogStart, log: part.log, end: d.LastOffset + 1}
 	}
 	res, err := part.log.Append(batch)
 	if err != nil {
 		return produced{err: err}
 	}
-	pt.record(info, producerBatch{
-		firstSeq: info.firstSeq, lastSeq: info.lastSeq,
-		firstOffset: res.BaseOffset, lastOffset: res.LastOffset,
-		logAppendTime: res.LogAppendTime,
-	})
+	maxTs := h.MaxTimestamp
+	if res.LogAppendTime >= 0 {
+		maxTs = res.LogAppendTime
+	}
+	st.Append(info, res.BaseOffset, res.LastOffset, maxTs, res.LogAppendTime)
+	pt.appendedLocked(res)
 	return produced{baseOffset: res.BaseOffset, logAppendTime: res.LogAppendTime, logStart: res.LogStart,
 		log: part.log, end: res.LastOffset + 1}
+}
+
+// verifyCode turns the coordinator's answer to "is the partition in the
+// producer's transaction" into the produce error Kafka returns: the
+// coordinator's retriable errors become NOT_ENOUGH_REPLICAS, which every
+// client retries without a metadata refresh (ReplicaManager does the same).
+func verifyCode(code int16) error {
+	if code == 0 {
+		return nil
+	}
+	e := kerr.ErrorForCode(code)
+	switch e {
+	case kerr.ConcurrentTransactions, kerr.NetworkException, kerr.CoordinatorLoadInProgress,
+		kerr.CoordinatorNotAvailable, kerr.NotCoordinator:
+		return fmt.Errorf("%w: could not verify that the partition is in the transaction: %w", kerr.NotEnoughReplicas, e)
+	case kerr.InvalidTxnState:
+		return fmt.Errorf("%w: the partition was not added to the transaction", e)
+	}
+	return e
+}
+
+// inTransaction asks the transaction coordinator whether the partition is
+// in the ongoing transaction of producerID at epoch (a kerr code, 0 when
+// it is).
+//
+// TODO(txn driver): call b.txns.inTransaction once broker/transactions.go
+// exists; until then every partition is taken to be in the transaction.
+func (b *Broker) inTransaction(producerID int64, epoch int16, tp txn.TopicPartition) int16 {
+	return 0
 }
 
 // minBatchPrefix is how much of a batch shows its magic byte.
@@ -315,8 +375,8 @@ func checkProduceBatch(version int16, b []byte) (record.Header, error) {
 		return h, fmt.Errorf("%w: the batch's base offset must be 0, not %d", record.ErrInvalidRecord, h.BaseOffset)
 	case h.ProducerID >= 0 && h.BaseSequence < 0:
 		return h, fmt.Errorf("%w: batch of producer %d has no sequence number", record.ErrInvalidRecord, h.ProducerID)
-	case h.Attributes.Transactional():
-		return h, fmt.Errorf("%w: transactions are not supported yet", kerr.InvalidTxnState)
+	case h.Attributes.Transactional() && h.ProducerID < 0:
+		return h, fmt.Errorf("%w: a transactional batch needs a producer id", record.ErrInvalidRecord)
 	}
 	return h, nil
 }

@@ -1,212 +1,133 @@
 package broker
 
-// Idempotent producers: a partition's memory of which batches each producer
-// id has written, so that a retried batch is written once (KIP-98), with
-// Kafka's rules (ProducerStateManager and ProducerAppendInfo in Kafka 3.x):
+// The broker's glue around each partition's producer state (package
+// txn/producers, Kafka's ProducerStateManager): loading it when the
+// partition is opened, snapshotting it, and keeping the log's last stable
+// offset in step with it.
 //
-//   - Every batch with a producer id carries the producer's epoch and the
-//     sequence number of its first record; sequences count records, per
-//     partition, and wrap from MaxInt32 to 0.
-//   - The table keeps, per producer id, its epoch and its last five batches
-//     (first and last sequence, first and last offset). A batch whose epoch
-//     and sequence range equal one of those five is a duplicate: it is
-//     answered with the original's offsets and not written again.
-//   - A batch of an older epoch is INVALID_PRODUCER_EPOCH.
-//   - A batch of a newer epoch starts the producer over; its first sequence
-//     must be 0 (OUT_OF_ORDER_SEQUENCE_NUMBER otherwise).
-//   - A batch of the current epoch must continue the sequence exactly:
-//     anything else (a gap, or an old batch that is no longer among the five)
-//     is OUT_OF_ORDER_SEQUENCE_NUMBER.
-//   - A producer id the partition has never seen is accepted whatever its
-//     sequence, as Kafka does since KIP-360 (its state may have been removed
-//     with the log's old segments); UNKNOWN_PRODUCER_ID is never returned.
-//
-// The table is a pure state machine: check says what to do with a batch,
-// record and observe remember one. The I/O around it (appending under the
-// table's lock, rebuilding from the log after a restart) is in produce.go and
-// loadProducers below.
-//
-// After a restart the table is rebuilt from the tail of the log on the first
-// idempotent produce to the partition: every batch with a producer id from
-// the start of the last segment (or of the one before it, when the last is
-// shorter than tailScanMinBytes) is observed in order. A producer whose last
-// batches lie further back is treated as new (accepted whatever its
-// sequence), so a retry across a restart is deduplicated as long as the
-// original is in that tail. The bound is one or two segments
-// (segment.bytes, 1 GiB by default) of reading, once per partition. Kafka
-// instead snapshots producer state at every segment roll; Samsa will when
-// transactions need it.
+//   - Loading (openProducerTable): the newest snapshot file of the
+//     partition (storage's <offset>.snapshot) that decodes and lies within
+//     [log start, log end] is read, and the log after it is scanned batch by
+//     batch (Observe); with none, the whole log from its start. Snapshots
+//     past the log end (a crash lost the log's tail) and older than the log
+//     start (retention or DeleteRecords removed what they describe) are
+//     deleted, as Kafka does; a corrupt one is ignored. The log's first
+//     unstable offset is set from the ongoing transactions found.
+//   - Snapshots are taken when the log rolls to a new segment (seen by the
+//     first producer batch or marker in it) and on a clean shutdown, at
+//     the log end: every producer batch below it is in the state, since
+//     every append of one happens under producerTable.mu together with the
+//     state's update. So after a crash only the batches after the newest
+//     snapshot, about one segment, are read again; after a clean shutdown
+//     none.
+//   - Expiry: producer.id.expiration.ms (1 day) after its last batch or
+//     marker, a producer with no ongoing transaction is forgotten (checked
+//     every ten minutes, on appends).
+//   - Compaction asks the state whether a transactional batch was aborted
+//     (storage.Log.SetTxnDiscard); the aborted transactions are kept in the
+//     state and its snapshots (Kafka keeps them in .txnindex files) until
+//     the log start passes their markers.
 
 import (
 	"errors"
 	"fmt"
-	"math"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/samsa-io/samsa/internal/vfs"
 	"github.com/samsa-io/samsa/record"
 	"github.com/samsa-io/samsa/storage"
+	"github.com/samsa-io/samsa/txn/producers"
 )
 
-// producerBatchesKept is how many of a producer's last batches a partition
-// remembers for duplicate detection: five, as Kafka (and the clients' limit
-// of in-flight requests per connection for idempotence).
-const producerBatchesKept = 5
-
-// producerBatch is what a partition remembers of one written batch.
-type producerBatch struct {
-	firstSeq, lastSeq       int32
-	firstOffset, lastOffset int64
-	logAppendTime           int64 // -1 for CreateTime
-}
-
-// producerState is one producer id's state in one partition.
-type producerState struct {
-	epoch   int16
-	batches []producerBatch // oldest first, at most producerBatchesKept
-}
-
-// producerTable is a partition's idempotent-producer state.
+// producerTable is a partition's producer state with its lock.
 type producerTable struct {
-	// mu is held by produce from the check of a batch with a producer id
-	// through its append to the record of it, so that the two are atomic.
-	// Lock order: producerTable.mu, then storage.Log's locks.
-	mu     sync.Mutex
-	loaded bool                     // rebuilt from the log; guarded by mu
-	byID   map[int64]*producerState // guarded by mu
+	log    *storage.Log // immutable
+	logger *slog.Logger // immutable
+
+	// mu is held from the check of a batch with a producer id (or of a
+	// marker) through its append to the state's update, so that the two
+	// are atomic. Lock order: producerTable.mu, then storage.Log's locks.
+	mu sync.Mutex
+	// state is nil when it could not be loaded (loadErr says why); guarded
+	// by mu.
+	state   *producers.State
+	loadErr error
+	// snapBase is the segment base offset at the last snapshot; guarded by
+	// mu.
+	snapBase int64
 }
 
-func newProducerTable() *producerTable {
-	return &producerTable{byID: map[int64]*producerState{}}
-}
-
-// producerBatchInfo is the producer fields of an incoming batch.
-type producerBatchInfo struct {
-	producerID int64
-	epoch      int16
-	firstSeq   int32
-	lastSeq    int32
-}
-
-// batchProducerInfo reads the producer fields of a batch header.
-func batchProducerInfo(h record.Header) producerBatchInfo {
-	return producerBatchInfo{
-		producerID: h.ProducerID,
-		epoch:      h.ProducerEpoch,
-		firstSeq:   h.BaseSequence,
-		lastSeq:    incrementSequence(h.BaseSequence, h.LastOffsetDelta),
+// openProducerTable loads a partition's producer state (see the file
+// comment). A failure is logged and kept: batches with a producer id then
+// get KAFKA_STORAGE_ERROR.
+func openProducerTable(l *storage.Log, logger *slog.Logger) *producerTable {
+	pt := &producerTable{log: l, logger: logger, snapBase: -1}
+	st, err := loadProducerState(l, logger)
+	if err != nil {
+		logger.Error("loading producer state", "dir", l.Dir(), "err", err)
+		pt.loadErr = err
+		return pt
 	}
+	pt.state = st
+	pt.syncStableLocked()
+	l.SetTxnDiscard(pt.aborted)
+	return pt
 }
 
-// incrementSequence adds n to a sequence number, wrapping past MaxInt32 to
-// 0 as Kafka does.
-func incrementSequence(seq, n int32) int32 {
-	if seq > math.MaxInt32-n {
-		return n - (math.MaxInt32 - seq) - 1
+// loadProducerState reads the newest usable snapshot and the log after it.
+func loadProducerState(l *storage.Log, logger *slog.Logger) (*producers.State, error) {
+	offs := l.Offsets()
+	snaps, err := l.Snapshots()
+	if err != nil {
+		return nil, err
 	}
-	return seq + n
-}
-
-// inSequence reports whether next directly follows last.
-func inSequence(last, next int32) bool {
-	return int64(next) == int64(last)+1 || (next == 0 && last == math.MaxInt32)
-}
-
-// check decides what to do with an incoming batch: write it (nil, nil), or
-// answer it as the duplicate of a batch already written (dup), or refuse it
-// (err, a *kerr.Error wrapped with a message). It changes nothing.
-func (t *producerTable) check(b producerBatchInfo) (dup *producerBatch, err error) {
-	st, ok := t.byID[b.producerID]
-	if !ok {
-		return nil, nil // a producer new to this partition: any sequence (KIP-360)
-	}
-	if b.epoch == st.epoch {
-		for i := range st.batches {
-			if st.batches[i].firstSeq == b.firstSeq && st.batches[i].lastSeq == b.lastSeq {
-				d := st.batches[i]
-				return &d, nil
+	var st *producers.State
+	from := offs.LogStart
+	for i := len(snaps) - 1; i >= 0; i-- {
+		off := snaps[i]
+		if off > offs.LogEnd || off < offs.LogStart {
+			// Past the recovered log, or describing removed data.
+			if err := l.RemoveSnapshot(off); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if st != nil {
+			continue
+		}
+		data, err := l.ReadSnapshot(off)
+		if err == nil {
+			var at int64
+			st, at, err = producers.Decode(data, producers.DefaultExpiration)
+			if err == nil && at != off {
+				st, err = nil, fmt.Errorf("%w: snapshot file %d holds offset %d", producers.ErrCorruptSnapshot, off, at)
 			}
 		}
-	}
-	switch {
-	case b.epoch < st.epoch:
-		return nil, fmt.Errorf("%w: producer %d epoch %d is older than the current epoch %d",
-			kerr.InvalidProducerEpoch, b.producerID, b.epoch, st.epoch)
-	case b.epoch > st.epoch:
-		if b.firstSeq != 0 {
-			return nil, fmt.Errorf("%w: producer %d starts epoch %d at sequence %d, not 0",
-				kerr.OutOfOrderSequenceNumber, b.producerID, b.epoch, b.firstSeq)
+		if err != nil {
+			logger.Warn("ignoring a producer state snapshot", "dir", l.Dir(), "offset", off, "err", err)
+			continue
 		}
-		return nil, nil
+		from = off
 	}
-	if len(st.batches) == 0 {
-		return nil, nil
+	if st == nil {
+		st = producers.New(producers.DefaultExpiration)
 	}
-	last := st.batches[len(st.batches)-1].lastSeq
-	if !inSequence(last, b.firstSeq) {
-		return nil, fmt.Errorf("%w: producer %d sent sequence %d, expected %d",
-			kerr.OutOfOrderSequenceNumber, b.producerID, b.firstSeq, incrementSequence(last, 1))
+	if err := scanProducerBatches(l, st, from, offs.LogEnd); err != nil {
+		return nil, err
 	}
-	return nil, nil
+	st.ForgetAbortedBefore(offs.LogStart)
+	return st, nil
 }
 
-// record remembers a batch that was written.
-func (t *producerTable) record(b producerBatchInfo, written producerBatch) {
-	st, ok := t.byID[b.producerID]
-	if !ok {
-		st = &producerState{epoch: b.epoch}
-		t.byID[b.producerID] = st
-	}
-	if b.epoch != st.epoch {
-		st.epoch = b.epoch
-		st.batches = st.batches[:0]
-	}
-	if len(st.batches) == producerBatchesKept {
-		copy(st.batches, st.batches[1:])
-		st.batches = st.batches[:producerBatchesKept-1]
-	}
-	st.batches = append(st.batches, written)
-}
-
-// observe remembers a batch read back from the log (rebuilding after a
-// restart): as record, without checks, for any batch with a producer id.
-func (t *producerTable) observe(h record.Header) {
-	if h.ProducerID < 0 || h.Attributes.Control() {
-		return
-	}
-	logAppendTime := int64(-1)
-	if h.Attributes.LogAppendTime() {
-		logAppendTime = h.MaxTimestamp
-	}
-	b := batchProducerInfo(h)
-	t.record(b, producerBatch{
-		firstSeq: b.firstSeq, lastSeq: b.lastSeq,
-		firstOffset: h.BaseOffset, lastOffset: h.LastOffset(),
-		logAppendTime: logAppendTime,
-	})
-}
-
-// tailScanMinBytes: when the last segment holds less than this, the scan
-// that rebuilds producer state starts one segment earlier, so that a roll
-// just before a restart does not hide the batches before it.
-const tailScanMinBytes = 1 << 20
-
-// loadProducers rebuilds t from the tail of l (see the file comment), once.
-// The caller holds t.mu.
-func loadProducers(t *producerTable, fs vfs.FS, l *storage.Log) error {
-	if t.loaded {
-		return nil
-	}
-	offs := l.Offsets()
-	from := max(tailScanStart(fs, l.Dir(), offs.LogEnd), offs.LogStart)
+// scanProducerBatches observes every batch of l in [from, end).
+func scanProducerBatches(l *storage.Log, st *producers.State, from, end int64) error {
 	var buf []byte
-	for from < offs.LogEnd {
-		res, err := l.Read(buf[:0], from, 1<<20, offs.LogEnd)
+	for from < end {
+		res, err := l.Read(buf[:0], from, 1<<20, end)
 		if errors.Is(err, storage.ErrOffsetOutOfRange) && from < res.LogStart {
 			from = res.LogStart // retention moved the start meanwhile
 			continue
@@ -223,49 +144,106 @@ func loadProducers(t *producerTable, fs vfs.FS, l *storage.Log) error {
 			if err != nil || h.Size() > len(rest) {
 				return fmt.Errorf("rebuilding producer state of %s: %w", l.Dir(), errors.Join(err, record.ErrCorrupt))
 			}
-			t.observe(h)
+			if err := st.Observe(h, rest[:h.Size()]); err != nil {
+				return fmt.Errorf("rebuilding producer state of %s at offset %d: %w", l.Dir(), h.BaseOffset, err)
+			}
 			from = h.LastOffset() + 1
 			rest = rest[h.Size():]
 		}
 	}
-	t.loaded = true
 	return nil
 }
 
-// tailScanStart returns the base offset of the log's last segment below end
-// (or of the one before it, when the last is small), from the segment file
-// names (<20-digit base offset>.log, storage's documented on-disk format);
-// 0 when they cannot be listed.
-func tailScanStart(fs vfs.FS, dir string, end int64) int64 {
-	names, err := fs.List(dir)
-	if err != nil {
-		return 0
+// ready returns the state, or the error that kept it from loading. The
+// caller holds mu.
+func (pt *producerTable) ready() (*producers.State, error) {
+	if pt.state == nil {
+		return nil, fmt.Errorf("%w: producer state of %s could not be loaded: %w", kerr.KafkaStorageError, pt.log.Dir(), pt.loadErr)
 	}
-	type seg struct {
-		base int64
-		name string
+	return pt.state, nil
+}
+
+// appendedLocked is called, under mu, after every append of a batch with a
+// producer id (data or marker): it expires old producers and snapshots the
+// state when the log has rolled.
+func (pt *producerTable) appendedLocked(res storage.AppendResult) {
+	pt.state.MaybeExpire(time.Now().UnixMilli())
+	if res.SegmentBase == pt.snapBase {
+		return
 	}
-	var segs []seg // ascending: List is sorted and names are zero-padded
-	for _, name := range names {
-		digits, ok := strings.CutSuffix(name, ".log")
-		if !ok || len(digits) != 20 {
-			continue
-		}
-		base, err := strconv.ParseInt(digits, 10, 64)
-		if err != nil || base > end {
-			continue
-		}
-		segs = append(segs, seg{base, name})
+	pt.snapshotLocked(res.LastOffset + 1)
+	pt.snapBase = res.SegmentBase
+}
+
+// snapshotLocked writes the state as of end (every producer batch below
+// end is in it). A failure is logged: the previous snapshot and the log
+// still rebuild the state, with a longer scan. The caller holds mu.
+func (pt *producerTable) snapshotLocked(end int64) {
+	if pt.state == nil {
+		return
 	}
-	switch len(segs) {
-	case 0:
-		return 0
-	case 1:
-		return segs[0].base
+	if err := pt.log.WriteSnapshot(end, pt.state.Encode(end)); err != nil && !errors.Is(err, storage.ErrClosed) {
+		pt.logger.Warn("writing a producer state snapshot", "dir", pt.log.Dir(), "offset", end, "err", err)
 	}
-	last := segs[len(segs)-1]
-	if fi, err := fs.Stat(filepath.Join(dir, last.name)); err == nil && fi.Size() >= tailScanMinBytes {
-		return last.base
+}
+
+// snapshot writes a snapshot at the log end (a clean shutdown).
+func (pt *producerTable) snapshot() {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	pt.snapshotLocked(pt.log.Offsets().LogEnd)
+}
+
+// syncStable is syncStableLocked with mu taken.
+func (pt *producerTable) syncStable() {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	pt.syncStableLocked()
+}
+
+// syncStableLocked tells the log the first offset of its earliest ongoing
+// transaction, which bounds its last stable offset. The caller holds mu.
+func (pt *producerTable) syncStableLocked() {
+	if pt.state == nil {
+		return
 	}
-	return segs[len(segs)-2].base
+	if off, ok := pt.state.FirstUnstable(); ok {
+		pt.log.SetFirstUnstable(off)
+	} else {
+		pt.log.SetFirstUnstable(-1)
+	}
+}
+
+// aborted tells compaction whether a transactional batch was aborted.
+func (pt *producerTable) aborted(h record.Header) bool {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	return pt.state != nil && pt.state.IsAborted(h.ProducerID, h.BaseOffset)
+}
+
+// abortedTransactions lists, for Fetch with read_committed, the aborted
+// transactions that overlap data read from offset from up to upTo.
+func (pt *producerTable) abortedTransactions(from, upTo int64) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	if pt.state == nil {
+		return nil
+	}
+	var out []kmsg.FetchResponseTopicPartitionAbortedTransaction
+	for _, a := range pt.state.Aborted(from, upTo) {
+		at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+		out = append(out, at)
+	}
+	return out
+}
+
+// snapshotProducers snapshots every partition's producer state: a clean
+// shutdown, after the last append.
+func (ps *partitions) snapshotProducers() {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	for _, p := range ps.byTP {
+		p.producers.snapshot()
+	}
 }

@@ -71,6 +71,9 @@ func (l *Log) Compact(ctx context.Context, opts CompactOptions) (CompactStats, e
 	}
 	defer c.release()
 	c.opts = opts
+	if f := l.txnDiscard.Load(); f != nil {
+		c.txnDiscard = *f
+	}
 	c.now = l.now().UnixMilli()
 	c.deleteRetention = cfg.DeleteRetention.Milliseconds()
 	c.stats.DirtyStart = c.dirtyStart
@@ -103,6 +106,7 @@ type compaction struct {
 	now             int64
 	deleteRetention int64
 	stats           CompactStats
+	txnDiscard      func(h record.Header) bool // the log's (SetTxnDiscard), or nil
 }
 
 func (c *compaction) release() {
@@ -234,7 +238,7 @@ func (c *compaction) buildKeyMap(ctx context.Context) error {
 }
 
 func (c *compaction) discard(h record.Header) bool {
-	return c.opts.DiscardBatch != nil && c.opts.DiscardBatch(h)
+	return (c.opts.DiscardBatch != nil && c.opts.DiscardBatch(h)) || (c.txnDiscard != nil && c.txnDiscard(h))
 }
 
 // rewrite writes the compacted copy of one segment and swaps it in. A

@@ -261,6 +261,10 @@ func TestCompactionKeepsControlBatchesAndAsksAboutTransactions(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustAppend(t, l, marker)
+	if got := l.Offsets().LastStable; got != 0 {
+		t.Fatalf("last stable offset %d during the transaction, want 0", got)
+	}
+	l.SetFirstUnstable(-1) // what the log's owner does on seeing the marker
 	mustAppend(t, l, batch(t, record.CodecNone, kv{key: "k", value: "plain", ts: 2}))
 	l.Roll()
 	var asked []int64

@@ -43,6 +43,10 @@ type AppendResult struct {
 	LastOffset    int64
 	LogAppendTime int64 // the broker's timestamp, or -1 for CreateTime
 	LogStart      int64
+	// SegmentBase is the base offset of the segment the batch went to: a
+	// change tells the caller that the log rolled (producer state
+	// snapshots are taken then).
+	SegmentBase int64
 }
 
 // ReadResult is what a read returns: whole batches, and the log's offsets as
@@ -67,11 +71,14 @@ type Log struct {
 
 	cfg atomic.Pointer[Config] // replaced whole by SetConfig
 
-	mu            sync.RWMutex
-	segs          []*segment // by base offset; the last is active; guarded by mu
-	next          int64      // log end offset; guarded by mu
-	logStart      int64      // guarded by mu
-	hw, lso       int64      // guarded by mu; equal to next until replication and transactions
+	mu       sync.RWMutex
+	segs     []*segment // by base offset; the last is active; guarded by mu
+	next     int64      // log end offset; guarded by mu
+	logStart int64      // guarded by mu
+	hw, lso  int64      // guarded by mu; hw equals next until replication
+	// firstUnstable is the first offset of the earliest open transaction,
+	// -1 when none; lso is min(firstUnstable, hw) (txn.go). Guarded by mu.
+	firstUnstable int64
 	recoveryPoint int64      // guarded by mu
 	cleanedTo     int64      // guarded by mu
 	closed        bool       // guarded by mu
@@ -88,7 +95,8 @@ type Log struct {
 
 	commit commitState
 
-	cleanMu sync.Mutex // one compaction at a time
+	cleanMu    sync.Mutex                                 // one compaction at a time
+	txnDiscard atomic.Pointer[func(h record.Header) bool] // SetTxnDiscard
 }
 
 // Dir returns the log's directory.
@@ -203,10 +211,18 @@ func (l *Log) Append(b []byte) (AppendResult, error) {
 		return AppendResult{}, err
 	}
 	l.next = last + 1
-	l.hw, l.lso = l.next, l.next
+	if h.Attributes.Transactional() && !h.Attributes.Control() && l.firstUnstable < 0 {
+		// With no transaction open, a transactional batch opens one (its
+		// owner confirms with SetFirstUnstable); with one open, the
+		// earliest stays earliest.
+		l.firstUnstable = h.BaseOffset
+	}
+	l.hw = l.next
+	l.lso = l.stableLocked()
 	l.unflushed += int64(h.NumRecords)
 	l.notifyLocked()
 	res.BaseOffset, res.LastOffset, res.LogStart = h.BaseOffset, last, l.logStart
+	res.SegmentBase = l.active().base
 	flushNow := !cfg.SyncEveryAppend() && l.unflushed >= cfg.FlushMessages
 	if !cfg.SyncEveryAppend() && !flushNow && cfg.FlushInterval >= 0 && l.flushTimer == nil {
 		l.flushTimer = time.AfterFunc(cfg.FlushInterval, l.timedFlush)

@@ -152,7 +152,7 @@ func (l *Log) settle(recovered bool) error {
 			return err
 		}
 	}
-	l.hw, l.lso = l.next, l.next
+	l.hw, l.lso, l.firstUnstable = l.next, l.next, -1
 	l.cleanedTo = min(max(l.cleanedTo, l.logStart), l.next)
 	if recovered {
 		// What recovery read may be only in the page cache: make it durable

@@ -70,7 +70,11 @@ func (l *Log) truncateLocked(offset int64) (int64, error) {
 	if s.size.Load() == 0 {
 		l.next = max(s.base, l.logStart)
 	}
-	l.hw, l.lso = min(l.hw, l.next), min(l.lso, l.next)
+	if l.firstUnstable >= l.next {
+		l.firstUnstable = -1
+	}
+	l.hw = min(l.hw, l.next)
+	l.lso = l.stableLocked()
 	l.cleanedTo = min(l.cleanedTo, l.next)
 	l.recoveryPoint = min(l.recoveryPoint, s.base)
 	l.notifyLocked()

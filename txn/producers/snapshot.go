@@ -110,6 +110,7 @@ func Decode(data []byte, expiration time.Duration) (*State, int64, error) {
 	if uint64(count)*producerFixed > uint64(len(d.b)) {
 		return nil, 0, corrupt("%d producers in %d bytes", count, len(d.b))
 	}
+	var lastID int64
 	for range count {
 		p := &Producer{
 			ID:               int64(d.u64()),
@@ -134,9 +135,10 @@ func Decode(data []byte, expiration time.Duration) (*State, int64, error) {
 		if d.bad {
 			break
 		}
-		if _, dup := s.byID[p.ID]; dup {
-			return nil, 0, corrupt("producer %d twice", p.ID)
+		if count > 0 && len(s.byID) > 0 && p.ID <= lastID {
+			return nil, 0, corrupt("producer %d out of order", p.ID)
 		}
+		lastID = p.ID
 		if p.TxnFirstOffset < -1 || p.TxnFirstOffset >= offset {
 			return nil, 0, corrupt("producer %d transaction starts at %d, snapshot at %d", p.ID, p.TxnFirstOffset, offset)
 		}
