@@ -86,7 +86,7 @@ and the HTTP API on :9644:
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServeCommand(stderr), newVersionCommand(stdout))
-	root.AddCommand(newBenchCommand(stdout, stderr))
+	root.AddCommand(newBenchCommand(stdout, stderr), newGroupCommand(stdout))
 	root.AddCommand(newTopicCommand(stdout), newProduceCommand(stdout, stderr), newConsumeCommand(stdout, stderr), newClusterCommand(stdout))
 	root.AddCommand(newCompletionCommand(stdout), newDocsCommand(stdout))
 	return root
