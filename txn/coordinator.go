@@ -112,7 +112,9 @@ type Markers struct {
 // Markers (in either order, or concurrently: as in Kafka, an EndTxn is
 // answered once its PrepareCommit/PrepareAbort record is durable, and the
 // markers are written after). If the append fails it answers the replies
-// with an error instead and writes no markers.
+// with an error instead and writes no markers; the coordinator's state is
+// then ahead of the log, and the driver should rebuild it from the log
+// (New, Replay, Loaded), as Kafka reloads a partition.
 type Output struct {
 	Records []Record
 	Markers []Markers
