@@ -17,6 +17,7 @@ import (
 	"github.com/samsa-io/samsa/internal/vfs"
 	"github.com/samsa-io/samsa/metadata"
 	"github.com/samsa-io/samsa/storage"
+	"github.com/samsa-io/samsa/txn"
 )
 
 // Config is what a broker needs to start.
@@ -43,6 +44,10 @@ type Config struct {
 	// group.min.session.timeout.ms, …); a zero Partitions means
 	// group.DefaultConfig().
 	Groups group.Config
+	// Transactions configures the transaction coordinator
+	// (transaction.state.log.num.partitions, transaction.max.timeout.ms,
+	// …); a zero field means Kafka's default.
+	Transactions txn.Config
 	// Metrics is where the broker registers its Prometheus collectors
 	// (consumer group lag, …); nil registers none. Close unregisters them.
 	Metrics prometheus.Registerer
@@ -58,6 +63,7 @@ func DefaultConfig() Config {
 		DefaultPartitions: 1,
 		MaxRequestBytes:   100 << 20,
 		Groups:            group.DefaultConfig(),
+		Transactions:      txn.DefaultConfig(),
 	}
 }
 
@@ -77,6 +83,7 @@ type Broker struct {
 	parts       *partitions
 	producerIDs producerIDAllocator // init_producer_id.go
 	groups      *groups             // the group coordinator's driver (groups.go)
+	txns        *txnDriver          // the transaction coordinator's driver (transactions.go)
 	metrics     *groupCollector     // registered with cfg.Metrics, or nil (group_metrics.go)
 	respBufs    sync.Pool           // large response buffers, reused (conn.go)
 
@@ -148,6 +155,10 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.groups.start()
+	if b.txns, err = newTxnDriver(ctx, b, cfg.Transactions); err != nil {
+		return nil, err
+	}
+	b.txns.start()
 	if err = b.registerMetrics(); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
@@ -253,11 +264,17 @@ func (b *Broker) Close(ctx context.Context) error {
 func (b *Broker) release() error {
 	var errs []error
 	b.unregisterMetrics()
+	if b.txns != nil {
+		b.txns.close() // before the groups: its marker writers tell them of markers
+	}
 	if b.groups != nil {
 		b.groups.close()
 	}
 	if b.meta != nil {
 		errs = append(errs, b.meta.Close())
+	}
+	if b.parts != nil {
+		b.parts.snapshotProducers() // after the last append (producers.go)
 	}
 	if b.store != nil {
 		errs = append(errs, b.store.Close())

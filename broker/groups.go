@@ -87,7 +87,7 @@ func newGroups(ctx context.Context, b *Broker, cfg group.Config) (*groups, error
 		done:    make(chan struct{}),
 		waiting: map[group.Token]chan kmsg.Response{},
 	}
-	n, err := b.ensureOffsetsTopic(ctx, cfg.Partitions)
+	n, err := b.ensureInternalTopic(ctx, offsetsTopic, cfg.Partitions, "producer")
 	if err != nil {
 		return nil, err
 	}
@@ -101,27 +101,29 @@ func newGroups(ctx context.Context, b *Broker, cfg group.Config) (*groups, error
 	return g, nil
 }
 
-// ensureOffsetsTopic creates __consumer_offsets if it does not exist, and
-// returns its partition count.
-func (b *Broker) ensureOffsetsTopic(ctx context.Context, partitions int32) (int32, error) {
-	if t, ok := b.meta.Image().Topics[offsetsTopic]; ok {
+// ensureInternalTopic creates a coordinator's compacted internal topic
+// (__consumer_offsets, __transaction_state) if it does not exist, and
+// returns its partition count. Both have segments of 100 MiB, Kafka's
+// offsets.topic.segment.bytes and transaction.state.log.segment.bytes.
+func (b *Broker) ensureInternalTopic(ctx context.Context, name string, partitions int32, compression string) (int32, error) {
+	if t, ok := b.meta.Image().Topics[name]; ok {
 		return int32(len(t.Partitions)), nil
 	}
 	t, err := b.createTopic(ctx, metadata.NewTopic{
-		Name:              offsetsTopic,
+		Name:              name,
 		Partitions:        partitions,
 		ReplicationFactor: 1,
 		Configs: map[string]string{
 			"cleanup.policy":   "compact",
-			"compression.type": "producer",
+			"compression.type": compression,
 			"segment.bytes":    strconv.Itoa(offsetsSegmentBytes),
 		},
 	})
 	if err != nil {
-		if t, ok := b.meta.Image().Topics[offsetsTopic]; ok {
+		if t, ok := b.meta.Image().Topics[name]; ok {
 			return int32(len(t.Partitions)), nil
 		}
-		return 0, fmt.Errorf("create %s: %w", offsetsTopic, err)
+		return 0, fmt.Errorf("create %s: %w", name, err)
 	}
 	return int32(len(t.Partitions)), nil
 }
@@ -194,8 +196,19 @@ func (g *groups) loadPartition(p int32) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("no log for %s-%d", offsetsTopic, p)
 	}
-	return readRecords(g.b.ctx, part.log, func(offset int64, key, value []byte) {
-		if err := g.replay(p, key, value); err != nil {
+	// Transactional offsets stay pending until their producer's marker
+	// (txn_offset_commit.go).
+	return readBatchRecords(g.b.ctx, part.log, func(b batchInfo, offset int64, key, value []byte) {
+		var err error
+		switch {
+		case b.control:
+			err = g.replayMarker(p, b.producerID, key, value)
+		case b.transactional:
+			err = g.replayTransactional(p, b.producerID, key, value)
+		default:
+			err = g.replay(p, key, value)
+		}
+		if err != nil {
 			g.logger.Warn("skipping a record of __consumer_offsets that does not replay",
 				"partition", p, "offset", offset, "err", err)
 		}
@@ -206,6 +219,22 @@ func (g *groups) loadPartition(p int32) (int, error) {
 // end as they are now, skipping control batches. The key and value are
 // fn's to keep; a nil value is a tombstone.
 func readRecords(ctx context.Context, l *storage.Log, fn func(offset int64, key, value []byte)) (int, error) {
+	return readBatchRecords(ctx, l, func(b batchInfo, offset int64, key, value []byte) {
+		if !b.control {
+			fn(offset, key, value)
+		}
+	})
+}
+
+// batchInfo is what a record's batch says about it.
+type batchInfo struct {
+	producerID             int64
+	transactional, control bool
+}
+
+// readBatchRecords is readRecords with control batches, and with each
+// record's batch.
+func readBatchRecords(ctx context.Context, l *storage.Log, fn func(b batchInfo, offset int64, key, value []byte)) (int, error) {
 	offs := l.Offsets()
 	offset, end := offs.LogStart, offs.LogEnd
 	var buf, scratch []byte
@@ -235,9 +264,7 @@ func readRecords(ctx context.Context, l *storage.Log, fn func(offset int64, key,
 			batch := data[:h.Size()]
 			data = data[h.Size():]
 			offset = h.LastOffset() + 1
-			if h.Attributes.Control() {
-				continue
-			}
+			info := batchInfo{producerID: h.ProducerID, transactional: h.Attributes.Transactional(), control: h.Attributes.Control()}
 			if err := it.Init(batch, scratch); err != nil {
 				return n, err
 			}
@@ -247,7 +274,7 @@ func readRecords(ctx context.Context, l *storage.Log, fn func(offset int64, key,
 				if rec.Value != nil {
 					value = bytes.Clone(rec.Value)
 				}
-				fn(rec.Offset, bytes.Clone(rec.Key), value)
+				fn(info, rec.Offset, bytes.Clone(rec.Key), value)
 				n++
 			}
 			if err := it.Err(); err != nil {
@@ -360,6 +387,12 @@ type written struct {
 // appendLocked appends records to __consumer_offsets: per partition one
 // batch (or more, if one would exceed max.message.bytes), in order.
 func (g *groups) appendLocked(recs []group.Record) written {
+	return g.appendBatchesLocked(recs, record.DefaultBuildOptions())
+}
+
+// appendBatchesLocked is appendLocked with batches built with opts (a
+// transactional producer's, for TxnOffsetCommit: txn_offset_commit.go).
+func (g *groups) appendBatchesLocked(recs []group.Record, opts record.BuildOptions) written {
 	var w written
 	if len(recs) == 0 {
 		return w
@@ -382,7 +415,9 @@ func (g *groups) appendLocked(recs []group.Record) written {
 			w.err = errors.Join(w.err, fmt.Errorf("%w: %s-%d does not exist", kerr.CoordinatorNotAvailable, offsetsTopic, p))
 			continue
 		}
-		end, err := appendRecords(part.log, t.Partitions[p].LeaderEpoch, byPartition[p])
+		o := opts
+		o.PartitionLeaderEpoch = t.Partitions[p].LeaderEpoch
+		end, err := appendCoordinatorRecords(part, o, byPartition[p])
 		if err != nil {
 			w.err = errors.Join(w.err, fmt.Errorf("%s-%d: %w", offsetsTopic, p, err))
 		}
@@ -401,13 +436,18 @@ func (g *groups) appendLocked(recs []group.Record) written {
 func appendRecords(l *storage.Log, epoch int32, recs []record.Record) (int64, error) {
 	opts := record.DefaultBuildOptions()
 	opts.PartitionLeaderEpoch = epoch
+	return appendBuilt(l, opts, recs)
+}
+
+// appendBuilt is appendRecords with batches built with opts.
+func appendBuilt(l *storage.Log, opts record.BuildOptions, recs []record.Record) (int64, error) {
 	batch, err := record.Build(opts, recs)
 	if err != nil {
 		return -1, err
 	}
 	if int64(len(batch)) > l.Config().MaxMessageBytes && len(recs) > 1 {
 		half := len(recs) / 2
-		end, err := appendRecords(l, epoch, recs[:half])
+		end, err := appendBuilt(l, opts, recs[:half])
 		if err != nil {
 			return end, err
 		}
@@ -416,7 +456,7 @@ func appendRecords(l *storage.Log, epoch int32, recs []record.Record) (int64, er
 			r.Offset = int64(i)
 			second[i] = r
 		}
-		if end2, err := appendRecords(l, epoch, second); end2 >= 0 || err != nil {
+		if end2, err := appendBuilt(l, opts, second); end2 >= 0 || err != nil {
 			return max(end, end2), err
 		}
 		return end, nil
@@ -457,7 +497,8 @@ func (g *groups) deliver(replies []group.Reply, w written) {
 // written, as Kafka's coordinator maps append errors.
 func appendErrorCode(resp kmsg.Response, err error) int16 {
 	if errors.Is(err, storage.ErrMessageTooLarge) {
-		if _, ok := resp.(*kmsg.OffsetCommitResponse); ok {
+		switch resp.(type) {
+		case *kmsg.OffsetCommitResponse, *kmsg.TxnOffsetCommitResponse:
 			return kerr.InvalidCommitOffsetSize.Code
 		}
 		return kerr.UnknownServerError.Code
@@ -640,6 +681,12 @@ func setGroupError(resp kmsg.Response, code int16) {
 		resp.ErrorCode = code
 		resp.Members = nil
 	case *kmsg.OffsetCommitResponse:
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				resp.Topics[i].Partitions[j].ErrorCode = code
+			}
+		}
+	case *kmsg.TxnOffsetCommitResponse:
 		for i := range resp.Topics {
 			for j := range resp.Topics[i].Partitions {
 				resp.Topics[i].Partitions[j].ErrorCode = code

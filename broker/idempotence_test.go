@@ -105,12 +105,12 @@ func TestProducerIDsAreUniqueAcrossRestarts(t *testing.T) {
 	}
 }
 
-func TestInitProducerIDRefusesTransactions(t *testing.T) {
+func TestInitProducerIDChecksItsFields(t *testing.T) {
 	sb := samsatest.Start(t)
 	for _, tc := range []struct {
 		txnID string
 		want  *kerr.Error
-	}{{"orders-txn", kerr.TransactionalIDNotFound}, {"", kerr.InvalidRequest}} {
+	}{{"", kerr.InvalidRequest}} {
 		req := kmsg.NewPtrInitProducerIDRequest()
 		req.SetVersion(4)
 		req.TransactionalID = kmsg.StringPtr(tc.txnID)

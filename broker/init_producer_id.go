@@ -1,6 +1,6 @@
 package broker
 
-// InitProducerId (key 22), versions 0–5, for idempotent producers.
+// InitProducerId (key 22), versions 0–5.
 //
 // A request without a transactional id gets a new producer id with epoch 0,
 // as Kafka answers idempotent producers (it ignores the producer id and
@@ -8,11 +8,16 @@ package broker
 // both -1: INVALID_REQUEST otherwise). v2 made the encoding flexible; v4 and
 // v5 changed nothing for idempotent producers.
 //
-// Transactions are not served yet: a non-null transactional id is refused
-// with TRANSACTIONAL_ID_NOT_FOUND and a message saying so (an empty one is
-// INVALID_REQUEST, as in Kafka). The error is not retriable, so a
-// transactional client fails at once with a clear error instead of retrying
-// until it times out.
+// A transactional id goes to the transaction coordinator (transactions.go,
+// package txn): a new id gets a fresh producer id at epoch 0, a known one
+// its epoch bumped, fencing the previous producer (its ongoing transaction
+// is aborted first, and the reply waits for the abort markers); v3+ carry
+// the producer id and epoch of a producer recovering per KIP-360;
+// INVALID_TRANSACTION_TIMEOUT above transaction.max.timeout.ms,
+// CONCURRENT_TRANSACTIONS while a transaction ends, PRODUCER_FENCED (v4+;
+// INVALID_PRODUCER_EPOCH before) for a stale producer, and
+// COORDINATOR_LOAD_IN_PROGRESS while __transaction_state loads. An empty
+// transactional id is INVALID_REQUEST, as in Kafka.
 //
 // Producer ids are unique across restarts and brokers: a broker reserves
 // blocks of producerIDBlockSize through a metadata record
@@ -28,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/metadata"
+	"github.com/samsa-io/samsa/txn"
 )
 
 func handleInitProducerID(b *Broker, ctx context.Context, r *request, req *kmsg.InitProducerIDRequest) kmsg.Response {
@@ -38,10 +44,9 @@ func handleInitProducerID(b *Broker, ctx context.Context, r *request, req *kmsg.
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp
 	case req.TransactionalID != nil:
-		r.conn.logger.Info("refusing a transactional producer: transactions are not supported yet",
-			"transactional_id", *req.TransactionalID)
-		resp.ErrorCode = kerr.TransactionalIDNotFound.Code
-		return resp
+		return b.txns.call(ctx, r, req, true, func(c *txn.Coordinator, call txn.Call) txn.Output {
+			return c.InitProducerID(call, req)
+		})
 	case (req.ProducerID == -1) != (req.ProducerEpoch == -1):
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp
