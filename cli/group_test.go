@@ -292,6 +292,24 @@ func TestGroupDescribeConsumerProtocolGroup(t *testing.T) {
 			t.Errorf("next orders/%d: committed %v lag %v, want %d and 0", p.Partition, optOffset(p.CommittedOffset), optOffset(p.Lag), c)
 		}
 	}
+
+	// Once its member has left, the group can be moved.
+	_, err = runGroupCmd(FormatText, func(p Printer) error {
+		return GroupSeek(ctx, f.conn, p, GroupSeekOptions{Group: "next", To: "start"})
+	})
+	if err == nil || !strings.Contains(err.Error(), `group "next" is not empty`) {
+		t.Errorf("seek of a KIP-848 group with a member: %v", err)
+	}
+	cl.Close()
+	f.waitGroup(t, "next", func(d GroupDescription) bool { return len(d.Members) == 0 && d.State == "Empty" })
+	if _, err := runGroupCmd(FormatText, func(p Printer) error {
+		return GroupSeek(ctx, f.conn, p, GroupSeekOptions{Group: "next", To: "start"})
+	}); err != nil {
+		t.Fatalf("seek of an empty KIP-848 group: %v", err)
+	}
+	if got, want := f.committed(t, "next"), (map[string]map[int32]int64{"orders": {0: 0, 1: 0}}); !equalOffsets(got, want) {
+		t.Errorf("next after --to start: %v, want %v", got, want)
+	}
 }
 
 func TestGroupSeek(t *testing.T) {
