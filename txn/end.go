@@ -130,7 +130,9 @@ func (c *Coordinator) prepare(t *transaction, commit bool, call Call, out *Outpu
 			t.nextProducerID = call.NewProducerID
 		}
 		t.lastEpoch = t.epoch
-		t.epoch++
+		if t.epoch < math.MaxInt16 { // only a corrupt log could hold MaxInt16 here
+			t.epoch++
+		}
 	}
 	t.updateMillis = call.Now.UnixMilli()
 	c.commit(t, out)
