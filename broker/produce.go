@@ -302,11 +302,8 @@ func (part *partition) produceWithProducerID(h record.Header, batch []byte, inTr
 	if err != nil {
 		return produced{err: err}
 	}
-	maxTs := h.MaxTimestamp
-	if res.LogAppendTime >= 0 {
-		maxTs = res.LogAppendTime
-	}
-	st.Append(info, res.BaseOffset, res.LastOffset, maxTs, res.LogAppendTime)
+	seen := max(h.MaxTimestamp, res.LogAppendTime, time.Now().UnixMilli())
+	st.Append(info, res.BaseOffset, res.LastOffset, seen, res.LogAppendTime)
 	pt.appendedLocked(res)
 	return produced{baseOffset: res.BaseOffset, logAppendTime: res.LogAppendTime, logStart: res.LogStart,
 		log: part.log, end: res.LastOffset + 1}
@@ -334,11 +331,11 @@ func verifyCode(code int16) error {
 // inTransaction asks the transaction coordinator whether the partition is
 // in the ongoing transaction of producerID at epoch (a kerr code, 0 when
 // it is).
-//
-// TODO(txn driver): call b.txns.inTransaction once broker/transactions.go
-// exists; until then every partition is taken to be in the transaction.
 func (b *Broker) inTransaction(producerID int64, epoch int16, tp txn.TopicPartition) int16 {
-	return 0
+	if b.txns == nil {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	return b.txns.inTransaction(producerID, epoch, tp)
 }
 
 // minBatchPrefix is how much of a batch shows its magic byte.

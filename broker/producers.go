@@ -22,7 +22,9 @@ package broker
 //     none.
 //   - Expiry: producer.id.expiration.ms (1 day) after its last batch or
 //     marker, a producer with no ongoing transaction is forgotten (checked
-//     every ten minutes, on appends).
+//     every ten minutes, on appends). The time of a batch is the later of
+//     its max timestamp (Kafka's choice) and the broker's clock at append
+//     or at rebuild, so a producer whose clock lags is not forgotten early.
 //   - Compaction asks the state whether a transactional batch was aborted
 //     (storage.Log.SetTxnDiscard); the aborted transactions are kept in the
 //     state and its snapshots (Kafka keeps them in .txnindex files) until
@@ -116,7 +118,7 @@ func loadProducerState(l *storage.Log, logger *slog.Logger) (*producers.State, e
 	if st == nil {
 		st = producers.New(producers.DefaultExpiration)
 	}
-	if err := scanProducerBatches(l, st, from, offs.LogEnd); err != nil {
+	if err := scanProducerBatches(l, st, from, offs.LogEnd, time.Now().UnixMilli()); err != nil {
 		return nil, err
 	}
 	st.ForgetAbortedBefore(offs.LogStart)
@@ -124,7 +126,7 @@ func loadProducerState(l *storage.Log, logger *slog.Logger) (*producers.State, e
 }
 
 // scanProducerBatches observes every batch of l in [from, end).
-func scanProducerBatches(l *storage.Log, st *producers.State, from, end int64) error {
+func scanProducerBatches(l *storage.Log, st *producers.State, from, end, nowMs int64) error {
 	var buf []byte
 	for from < end {
 		res, err := l.Read(buf[:0], from, 1<<20, end)
@@ -144,7 +146,7 @@ func scanProducerBatches(l *storage.Log, st *producers.State, from, end int64) e
 			if err != nil || h.Size() > len(rest) {
 				return fmt.Errorf("rebuilding producer state of %s: %w", l.Dir(), errors.Join(err, record.ErrCorrupt))
 			}
-			if err := st.Observe(h, rest[:h.Size()]); err != nil {
+			if err := st.Observe(h, rest[:h.Size()], nowMs); err != nil {
 				return fmt.Errorf("rebuilding producer state of %s at offset %d: %w", l.Dir(), h.BaseOffset, err)
 			}
 			from = h.LastOffset() + 1
@@ -236,6 +238,40 @@ func (pt *producerTable) abortedTransactions(from, upTo int64) []kmsg.FetchRespo
 		out = append(out, at)
 	}
 	return out
+}
+
+// appendWithProducerState appends a batch that a coordinator built (a
+// TxnOffsetCommit's transactional offsets) under the partition's producer
+// lock, and records it in the producer state as a batch read back from the
+// log is (no sequence checks: the coordinator is not a client, as Kafka's
+// AppendOrigin.COORDINATOR), so that the producer's transaction on the
+// partition is known until its marker.
+func (part *partition) appendWithProducerState(batch []byte) (storage.AppendResult, error) {
+	h, err := record.ParseHeader(batch)
+	if err != nil {
+		return storage.AppendResult{}, err
+	}
+	if h.ProducerID < 0 {
+		return part.log.Append(batch)
+	}
+	pt := part.producers
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	st, err := pt.ready()
+	if err != nil {
+		return storage.AppendResult{}, err
+	}
+	res, err := part.log.Append(batch)
+	if err != nil {
+		return res, err
+	}
+	record.SetBaseOffset(batch, res.BaseOffset) // Append wrote it; Observe reads it from here
+	h.BaseOffset = res.BaseOffset
+	if err := st.Observe(h, batch, time.Now().UnixMilli()); err != nil {
+		return res, err
+	}
+	pt.appendedLocked(res)
+	return res, nil
 }
 
 // snapshotProducers snapshots every partition's producer state: a clean

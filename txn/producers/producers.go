@@ -202,11 +202,12 @@ func (s *State) Verified(producerID int64, guard uint64) bool {
 	return ok && g == guard
 }
 
-// Append records a data batch that was written at [first, last] with
-// maxTimestamp (ms) as its batch max timestamp; logAppendTime is the
-// broker's timestamp or -1. It applies no checks: call Check first (a
+// Append records a data batch that was written at [first, last] at time
+// seen (ms: the broker passes the later of the batch's max timestamp and
+// its clock, so that a producer whose clock lags is not expired early);
+// logAppendTime is the broker's timestamp or -1. It applies no checks: call Check first (a
 // rebuild from the log calls it directly, as Kafka does for its own log).
-func (s *State) Append(b DataBatch, first, last, maxTimestamp, logAppendTime int64) {
+func (s *State) Append(b DataBatch, first, last, seen, logAppendTime int64) {
 	p := s.producer(b.ProducerID, b.Epoch)
 	if b.Epoch != p.Epoch {
 		p.Epoch = b.Epoch
@@ -219,7 +220,7 @@ func (s *State) Append(b DataBatch, first, last, maxTimestamp, logAppendTime int
 	}
 	p.Batches = append(p.Batches, Batch{FirstSeq: b.FirstSeq, LastSeq: b.LastSeq,
 		FirstOffset: first, LastOffset: last, LogAppendTime: logAppendTime})
-	p.LastTimestamp = maxTimestamp
+	p.LastTimestamp = seen
 	if b.Transactional && p.TxnFirstOffset < 0 {
 		p.TxnFirstOffset = first
 		s.ongoing++
@@ -386,8 +387,10 @@ func (s *State) Expire(nowMs int64) int {
 // restart): a data batch with a producer id as Append, a marker as
 // ApplyMarker, without checks. Batches without a producer id change
 // nothing. batch is the whole batch, needed only for a control batch's
-// record.
-func (s *State) Observe(h record.Header, batch []byte) error {
+// record. A producer counts as seen at the later of the batch's timestamp
+// and nowMs (the time of the rebuild), so that one whose clock lags is not
+// expired at once (Kafka uses the batch's timestamp alone).
+func (s *State) Observe(h record.Header, batch []byte, nowMs int64) error {
 	if h.ProducerID < 0 {
 		return nil
 	}
@@ -396,7 +399,7 @@ func (s *State) Observe(h record.Header, batch []byte) error {
 		if h.Attributes.LogAppendTime() {
 			logAppendTime = h.MaxTimestamp
 		}
-		s.Append(DataBatchOf(h), h.BaseOffset, h.LastOffset(), h.MaxTimestamp, logAppendTime)
+		s.Append(DataBatchOf(h), h.BaseOffset, h.LastOffset(), max(h.MaxTimestamp, nowMs), logAppendTime)
 		return nil
 	}
 	if h.NumRecords == 0 {
@@ -413,6 +416,6 @@ func (s *State) Observe(h record.Header, batch []byte) error {
 	if err != nil || !ok {
 		return err // an unknown control type is skipped, as in Kafka
 	}
-	s.ApplyMarker(h.ProducerID, h.ProducerEpoch, m, h.BaseOffset, recs[0].Timestamp)
+	s.ApplyMarker(h.ProducerID, h.ProducerEpoch, m, h.BaseOffset, max(recs[0].Timestamp, nowMs))
 	return nil
 }

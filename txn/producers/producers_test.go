@@ -344,7 +344,7 @@ func TestObserveRebuildsFromBatches(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Observe(h, b); err != nil {
+		if err := s.Observe(h, b, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
