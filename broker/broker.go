@@ -66,6 +66,7 @@ type Broker struct {
 	parts       *partitions
 	producerIDs producerIDAllocator // init_producer_id.go
 	respBufs    sync.Pool           // large response buffers, reused (conn.go)
+	scratchBufs sync.Pool           // fetch read buffers, reused (fetch.go)
 
 	ctx    context.Context // cancelled on shutdown: long polls return
 	cancel context.CancelFunc
