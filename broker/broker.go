@@ -67,6 +67,7 @@ type Broker struct {
 	producerIDs producerIDAllocator // init_producer_id.go
 	respBufs    sync.Pool           // large response buffers, reused (conn.go)
 	scratchBufs sync.Pool           // fetch read buffers, reused (fetch.go)
+	frameBufs   sync.Pool           // large Produce request frames, reused (conn.go)
 
 	ctx    context.Context // cancelled on shutdown: long polls return
 	cancel context.CancelFunc

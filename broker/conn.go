@@ -167,6 +167,11 @@ func (c *conn) serve(ctx context.Context) {
 			if resp != nil {
 				p.out = c.b.encodeFrame(req, resp)
 			}
+			if req.key == int16(kmsg.Produce) {
+				// The batches are in the log and the response holds
+				// nothing of the request.
+				c.b.recycleFrame(frame)
+			}
 		})
 	}
 }
@@ -250,13 +255,20 @@ func (c *conn) writeFrame(w *bufio.Writer, f *outFrame) error {
 	return nil
 }
 
-// readFrame reads one size-prefixed request.
+// readFrame reads one size-prefixed request, into a recycled buffer when
+// one is large enough.
 func (c *conn) readFrame(r *bufio.Reader) ([]byte, error) {
-	return readFrame(r, c.b.cfg.MaxRequestBytes)
+	return readFrameWith(r, c.b.cfg.MaxRequestBytes, c.b.takeFrame)
 }
 
 // readFrame reads one size-prefixed request of at most maxBytes.
 func readFrame(r io.Reader, maxBytes int32) ([]byte, error) {
+	return readFrameWith(r, maxBytes, nil)
+}
+
+// readFrameWith is readFrame taking its buffer from take (when not nil),
+// which returns one with room for n bytes, or nil.
+func readFrameWith(r io.Reader, maxBytes int32, take func(n int) []byte) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
 		return nil, err
@@ -269,8 +281,15 @@ func readFrame(r io.Reader, maxBytes int32) ([]byte, error) {
 		return nil, fmt.Errorf("request of %d bytes exceeds socket.request.max.bytes (%d)", n, maxBytes)
 	}
 	// Memory follows the bytes that arrive, not the size a peer declares:
-	// a frame claiming 100 MiB and sending none pins only the first step.
-	frame := make([]byte, 0, min(n, frameStep))
+	// a frame claiming 100 MiB and sending none pins only the first step
+	// (or a recycled buffer, whose memory is already there).
+	var frame []byte
+	if take != nil {
+		frame = take(int(n))
+	}
+	if frame == nil {
+		frame = make([]byte, 0, min(n, frameStep))
+	}
 	for int32(len(frame)) < n {
 		if len(frame) == cap(frame) {
 			frame = slices.Grow(frame, int(min(n-int32(len(frame)), int32(len(frame)))))
@@ -443,6 +462,27 @@ func (b *Broker) recycleBuffer(buf []byte) {
 	if cap(buf) >= pooledBufferMin && cap(buf) <= 64<<20 {
 		buf = buf[:0]
 		b.respBufs.Put(&buf)
+	}
+}
+
+// takeFrame returns a recycled request buffer with room for n bytes, or
+// nil. Only large frames are recycled, and only Produce requests' (the
+// large ones, and those whose handler keeps nothing of the request).
+func (b *Broker) takeFrame(n int) []byte {
+	if n < pooledBufferMin {
+		return nil
+	}
+	if bp, ok := b.frameBufs.Get().(*[]byte); ok && cap(*bp) >= n {
+		return (*bp)[:0]
+	}
+	return nil
+}
+
+// recycleFrame gives a handled request's frame back for reuse.
+func (b *Broker) recycleFrame(frame []byte) {
+	if cap(frame) >= pooledBufferMin && cap(frame) <= 64<<20 {
+		frame = frame[:0]
+		b.frameBufs.Put(&frame)
 	}
 }
 
