@@ -86,6 +86,8 @@ type Broker struct {
 	txns        *txnDriver          // the transaction coordinator's driver (transactions.go)
 	metrics     *groupCollector     // registered with cfg.Metrics, or nil (group_metrics.go)
 	respBufs    sync.Pool           // large response buffers, reused (conn.go)
+	scratchBufs sync.Pool           // fetch read buffers, reused (fetch.go)
+	frameBufs   sync.Pool           // large Produce request frames, reused (conn.go)
 
 	ctx    context.Context // cancelled on shutdown: long polls return
 	cancel context.CancelFunc

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/storage"
 )
 
 // maxInFlight bounds the requests of one connection being handled at once;
@@ -71,9 +73,41 @@ func (r *request) passTurn() {
 // connection after the responses before it.
 type pending struct {
 	done      chan struct{}
-	out       []byte
+	out       *outFrame
 	closeConn bool
 }
+
+// outFrame is an encoded response: buf, or when parts is not nil, the parts
+// in order — ranges of buf and file sections (a Fetch response's record
+// sets, fetch_frame.go). A frame owns its buffer (pooled) and sections
+// until release.
+type outFrame struct {
+	buf   []byte
+	parts []framePart
+	fetch *fetchResponse // the sections' owner, when there are sections
+}
+
+// framePart is buf[from:to], or sec when sec is not nil.
+type framePart struct {
+	from, to int
+	sec      *storage.Section
+}
+
+// release gives back the frame's buffer and sections.
+func (f *outFrame) release(b *Broker) {
+	if f == nil {
+		return
+	}
+	if f.fetch != nil {
+		f.fetch.release()
+	}
+	b.recycleBuffer(f.buf) // written or copied: no longer referenced
+}
+
+// smallSection is the size below which a record set is read into the
+// write buffer rather than sent with sendfile(2): for it, one read costs
+// less than a flush and a sendfile.
+const smallSection = 8 << 10
 
 func (c *conn) serve(ctx context.Context) {
 	defer c.nc.Close()
@@ -106,7 +140,7 @@ func (c *conn) serve(ctx context.Context) {
 			// close, as Kafka does.
 			var unsupported *unsupportedError
 			if errors.As(err, &unsupported) && unsupported.key == apiVersionsKey {
-				p.out = c.b.apiVersionsFallback(unsupported.correlationID)
+				p.out = &outFrame{buf: c.b.apiVersionsFallback(unsupported.correlationID)}
 				close(p.done)
 				continue
 			}
@@ -131,7 +165,12 @@ func (c *conn) serve(ctx context.Context) {
 			}()
 			resp := c.b.handle(ctx, req)
 			if resp != nil {
-				p.out = encodeResponseInto(c.b.takeBuffer(sizeHint(resp)), req, resp)
+				p.out = c.b.encodeFrame(req, resp)
+			}
+			if req.key == int16(kmsg.Produce) {
+				// The batches are in the log and the response holds
+				// nothing of the request.
+				c.b.recycleFrame(frame)
 			}
 		})
 	}
@@ -144,6 +183,7 @@ func (c *conn) writeLoop(queue <-chan *pending) {
 	for p := range queue {
 		<-p.done
 		if broken {
+			p.out.release(c.b)
 			continue
 		}
 		if p.closeConn {
@@ -155,8 +195,8 @@ func (c *conn) writeLoop(queue <-chan *pending) {
 		if p.out == nil {
 			continue
 		}
-		_, err := w.Write(p.out)
-		c.b.recycleBuffer(p.out) // written or copied into w: no longer referenced
+		err := c.writeFrame(w, p.out)
+		p.out.release(c.b)
 		if err != nil {
 			c.nc.Close()
 			broken = true
@@ -175,13 +215,60 @@ func (c *conn) writeLoop(queue <-chan *pending) {
 	}
 }
 
-// readFrame reads one size-prefixed request.
+// writeFrame writes f through w; a large file section goes straight from
+// its file to the connection, after what w holds.
+func (c *conn) writeFrame(w *bufio.Writer, f *outFrame) error {
+	if f.parts == nil {
+		_, err := w.Write(f.buf)
+		return err
+	}
+	for _, part := range f.parts {
+		if part.sec == nil {
+			if _, err := w.Write(f.buf[part.from:part.to]); err != nil {
+				return err
+			}
+			continue
+		}
+		n := part.sec.Len()
+		if n <= smallSection {
+			if w.Available() < n {
+				if err := w.Flush(); err != nil {
+					return err
+				}
+			}
+			b, err := part.sec.AppendTo(w.AvailableBuffer())
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		if _, err := part.sec.WriteTo(c.nc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readFrame reads one size-prefixed request, into a recycled buffer when
+// one is large enough.
 func (c *conn) readFrame(r *bufio.Reader) ([]byte, error) {
-	return readFrame(r, c.b.cfg.MaxRequestBytes)
+	return readFrameWith(r, c.b.cfg.MaxRequestBytes, c.b.takeFrame)
 }
 
 // readFrame reads one size-prefixed request of at most maxBytes.
 func readFrame(r io.Reader, maxBytes int32) ([]byte, error) {
+	return readFrameWith(r, maxBytes, nil)
+}
+
+// readFrameWith is readFrame taking its buffer from take (when not nil),
+// which returns one with room for n bytes, or nil.
+func readFrameWith(r io.Reader, maxBytes int32, take func(n int) []byte) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
 		return nil, err
@@ -194,8 +281,15 @@ func readFrame(r io.Reader, maxBytes int32) ([]byte, error) {
 		return nil, fmt.Errorf("request of %d bytes exceeds socket.request.max.bytes (%d)", n, maxBytes)
 	}
 	// Memory follows the bytes that arrive, not the size a peer declares:
-	// a frame claiming 100 MiB and sending none pins only the first step.
-	frame := make([]byte, 0, min(n, frameStep))
+	// a frame claiming 100 MiB and sending none pins only the first step
+	// (or a recycled buffer, whose memory is already there).
+	var frame []byte
+	if take != nil {
+		frame = take(int(n))
+	}
+	if frame == nil {
+		frame = make([]byte, 0, min(n, frameStep))
+	}
 	for int32(len(frame)) < n {
 		if len(frame) == cap(frame) {
 			frame = slices.Grow(frame, int(min(n-int32(len(frame)), int32(len(frame)))))
@@ -306,10 +400,22 @@ func skipTags(b []byte) ([]byte, error) {
 	return b, nil
 }
 
+// encodeFrame encodes a handler's response for the writer.
+func (b *Broker) encodeFrame(req *request, resp kmsg.Response) *outFrame {
+	if f, ok := resp.(*fetchResponse); ok {
+		return f.frame(b, req)
+	}
+	return &outFrame{buf: encodeResponseInto(b.takeBuffer(sizeHint(resp)), req, resp)}
+}
+
 // encodeResponse frames a response: size, correlation id, the header's
 // tagged fields when the response is flexible (never for ApiVersions, whose
-// response header is always v0), then the body.
+// response header is always v0), then the body. A Fetch response's record
+// sets are read into it.
 func encodeResponse(req *request, resp kmsg.Response) []byte {
+	if f, ok := resp.(*fetchResponse); ok {
+		resp = f.materialize()
+	}
 	return encodeResponseInto(make([]byte, 0, sizeHint(resp)), req, resp)
 }
 
@@ -361,6 +467,44 @@ func (b *Broker) recycleBuffer(buf []byte) {
 		buf = buf[:0]
 		b.respBufs.Put(&buf)
 	}
+}
+
+// takeFrame returns a recycled request buffer with room for n bytes, or
+// nil. Only large frames are recycled, and only Produce requests' (the
+// large ones, and those whose handler keeps nothing of the request).
+func (b *Broker) takeFrame(n int) []byte {
+	if n < pooledBufferMin {
+		return nil
+	}
+	if bp, ok := b.frameBufs.Get().(*[]byte); ok && cap(*bp) >= n {
+		return (*bp)[:0]
+	}
+	return nil
+}
+
+// recycleFrame gives a handled request's frame back for reuse.
+func (b *Broker) recycleFrame(frame []byte) {
+	if cap(frame) >= pooledBufferMin && cap(frame) <= 64<<20 {
+		frame = frame[:0]
+		b.frameBufs.Put(&frame)
+	}
+}
+
+// fetchScratch is the size of the buffer a Fetch reads batch headers (and
+// batches whose CRC is to be checked) through.
+const fetchScratch = 16 << 10
+
+// takeScratch returns a Fetch read buffer.
+func (b *Broker) takeScratch() []byte {
+	if bp, ok := b.scratchBufs.Get().(*[]byte); ok {
+		return *bp
+	}
+	return make([]byte, fetchScratch)
+}
+
+// recycleScratch gives a Fetch read buffer back.
+func (b *Broker) recycleScratch(buf []byte) {
+	b.scratchBufs.Put(&buf)
 }
 
 // stopReading makes the reader return, so that the connection ends once the

@@ -14,6 +14,11 @@ package broker
 // cut: a later partition whose next batch does not fit what is left returns
 // no data this time.
 //
+// Record sets are not copied: each partition's batches are found as a
+// storage.Section and sent from the segment file by the connection's
+// writer with sendfile(2) (fetch_frame.go; docs/data-path.md says what that
+// changes for CRC checks).
+//
 // Long poll: when fewer than min_bytes are available the request waits, up to
 // max_wait_ms, on the partitions' storage.Log.Changed channels, and is
 // answered as soon as an append brings enough bytes (or a partition errors).
@@ -62,11 +67,12 @@ type fetchTarget struct {
 	err   error      // found when resolving: answered without reading
 }
 
-// fetchRead is what one pass read for a partition: data is buf[start:end].
+// fetchRead is what one pass read for a partition: the batches of sec,
+// still in their segment file.
 type fetchRead struct {
-	start, end int
-	offsets    storage.Offsets
-	err        error
+	sec     storage.Section
+	offsets storage.Offsets
+	err     error
 }
 
 func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequest) kmsg.Response {
@@ -100,7 +106,8 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 	readCommitted := req.IsolationLevel == 1
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	var timer *time.Timer
-	var buf []byte
+	scratch := b.takeScratch()
+	defer b.recycleScratch(scratch)
 	reads := make([][]fetchRead, len(targets))
 	for i := range targets {
 		reads[i] = make([]fetchRead, len(targets[i]))
@@ -118,21 +125,22 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 				}
 			}
 		}
-		var total int
-		var failed bool
-		buf, total, failed = readFetch(buf[:0], targets, reads, r.version, maxBytes, readCommitted)
+		total, failed := readFetch(scratch, targets, reads, r.version, maxBytes, readCommitted)
 		if n == 0 || failed || total >= int(req.MinBytes) || wait <= 0 || len(changed) == 0 {
 			break
 		}
+		releaseReads(reads) // not held while waiting
 		if timer == nil {
 			timer = time.NewTimer(wait)
 			defer timer.Stop()
 		}
 		if !waitForChange(ctx, b.ctx, timer.C, changed) {
-			buf, _, _ = readFetch(buf[:0], targets, reads, r.version, maxBytes, readCommitted)
+			readFetch(scratch, targets, reads, r.version, maxBytes, readCommitted)
 			break
 		}
 	}
+
+	out := &fetchResponse{FetchResponse: resp}
 
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -156,10 +164,12 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 				sp.LastStableOffset = rd.offsets.LastStable
 				sp.LogStartOffset = rd.offsets.LogStart
 				// Never null: librdkafka rejects a null record set
-				// ("invalid MessageSetSize -1") and kmsg sends nil as null.
-				sp.RecordBatches = buf[rd.start:rd.end:rd.end]
-				if sp.RecordBatches == nil {
-					sp.RecordBatches = []byte{}
+				// ("invalid MessageSetSize -1") and kmsg sends nil as
+				// null. The batches themselves go in when the response is
+				// written (fetch_encode.go).
+				sp.RecordBatches = []byte{}
+				if rd.sec.Len() > 0 {
+					out.sets = append(out.sets, fetchSet{topic: i, partition: j, sec: rd.sec})
 				}
 				if readCommitted {
 					sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
@@ -169,7 +179,7 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp
+	return out
 }
 
 // fetchTopic finds a request topic by name (before v13) or id.
@@ -206,81 +216,73 @@ func fetchPartition(b *Broker, t *metadata.Topic, version int16, rp *kmsg.FetchR
 	return part, nil
 }
 
-// readFetch reads every partition once into buf, honouring the byte limits,
-// and reports the bytes read and whether any partition failed.
-func readFetch(buf []byte, targets [][]fetchTarget, reads [][]fetchRead, version int16, maxBytes int, readCommitted bool) ([]byte, int, bool) {
+// readFetch reads every partition once, honouring the byte limits, and
+// reports the bytes read and whether any partition failed. Sections of an
+// earlier pass in reads are released first.
+func readFetch(scratch []byte, targets [][]fetchTarget, reads [][]fetchRead, version int16, maxBytes int, readCommitted bool) (int, bool) {
+	releaseReads(reads)
 	total, failed := 0, false
 	first := true // no partition has returned data yet: its first batch is returned whole
 	for i := range targets {
 		for j, ft := range targets[i] {
-			rd := fetchRead{start: len(buf), end: len(buf), err: ft.err}
+			rd := fetchRead{err: ft.err}
 			if rd.err == nil {
 				left := maxBytes - total
 				limit := min(int(ft.req.PartitionMaxBytes), left)
 				if !first && limit <= 0 {
 					rd.offsets = ft.part.log.Offsets()
 				} else {
-					buf, rd = readPartition(buf, ft, version, max(limit, 0), readCommitted)
-					if rd.err == nil && !first && rd.end-rd.start > limit {
-						rd.end = rd.start // the next batch does not fit what is left
+					rd = readPartition(scratch, ft, version, max(limit, 0), readCommitted)
+					if rd.err == nil && !first && rd.sec.Len() > limit {
+						rd.sec.Release() // the next batch does not fit what is left
 					}
 				}
 			}
 			if rd.err != nil {
 				failed = true
-				rd.start, rd.end = len(buf), len(buf)
+				rd.sec.Release()
 			}
-			buf = buf[:rd.end]
-			if n := rd.end - rd.start; n > 0 {
+			if n := rd.sec.Len(); n > 0 {
 				total += n
 				first = false
 			}
 			reads[i][j] = rd
 		}
 	}
-	return buf, total, failed
+	return total, failed
 }
 
-// readPartition appends a partition's batches from the fetch offset to buf;
-// they are the returned buf[rd.start:rd.end].
-func readPartition(buf []byte, ft fetchTarget, version int16, limit int, readCommitted bool) ([]byte, fetchRead) {
-	rd := fetchRead{start: len(buf)}
+// releaseReads releases the sections of reads.
+func releaseReads(reads [][]fetchRead) {
+	for i := range reads {
+		for j := range reads[i] {
+			reads[i][j].sec.Release()
+		}
+	}
+}
+
+// readPartition finds a partition's batches from the fetch offset.
+func readPartition(scratch []byte, ft fetchTarget, version int16, limit int, readCommitted bool) fetchRead {
+	var rd fetchRead
 	l := ft.part.log
 	offs := l.Offsets()
 	upTo := offs.HighWatermark
 	if readCommitted {
 		upTo = offs.LastStable
 	}
-	res, err := l.Read(buf, ft.req.FetchOffset, limit, upTo)
-	rd.offsets, rd.end = res.Offsets, len(res.Data)
-	if err != nil {
-		if errors.Is(err, storage.ErrOffsetOutOfRange) {
-			err = fmt.Errorf("%w: %s-%d offset %d is outside [%d, %d]", kerr.OffsetOutOfRange,
-				ft.topic, ft.req.Partition, ft.req.FetchOffset, res.LogStart, res.LogEnd)
+	rd.sec, rd.offsets, rd.err = l.ReadSection(ft.req.FetchOffset, limit, upTo, scratch)
+	if rd.err != nil {
+		if errors.Is(rd.err, storage.ErrOffsetOutOfRange) {
+			rd.err = fmt.Errorf("%w: %s-%d offset %d is outside [%d, %d]", kerr.OffsetOutOfRange,
+				ft.topic, ft.req.Partition, ft.req.FetchOffset, rd.offsets.LogStart, rd.offsets.LogEnd)
 		}
-		rd.err, rd.end = err, rd.start
-		return buf, rd
+		return rd
 	}
-	if version < 10 && hasZstd(res.Data[rd.start:]) {
+	if version < 10 && rd.sec.HasCodec(record.CodecZstd) {
+		rd.sec.Release()
 		rd.err = fmt.Errorf("%w: fetch requests before v10 cannot receive zstd batches", kerr.UnsupportedCompressionType)
-		rd.end = rd.start
 	}
-	return res.Data, rd
-}
-
-// hasZstd reports whether any batch in b is compressed with zstd.
-func hasZstd(b []byte) bool {
-	for len(b) > 0 {
-		h, err := record.ParseHeader(b)
-		if err != nil || h.Size() > len(b) {
-			return false
-		}
-		if h.Attributes.Codec() == record.CodecZstd {
-			return true
-		}
-		b = b[h.Size():]
-	}
-	return false
+	return rd
 }
 
 // waitForChange waits until one of the logs changes (true), or the wait

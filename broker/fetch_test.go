@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -334,5 +336,42 @@ func TestFetchZstdNeedsV10(t *testing.T) {
 	preq.SetVersion(6)
 	if p := rawRequest(t, sb.Addr(), preq).(*kmsg.ProduceResponse).Topics[0].Partitions[0]; p.ErrorCode != kerr.UnsupportedCompressionType.Code {
 		t.Errorf("produce v6 zstd: %+v", p)
+	}
+}
+
+// TestFetchRefusesABatchCorruptedOnDisk damages a batch in a segment file
+// while the broker is down. After the restart no batch has been checked
+// (the clean open scans only the tail after the last index entry), so the
+// fetch that would send it reads it, finds its CRC wrong, and answers
+// CORRUPT_MESSAGE instead of sending it; the batches after it are served.
+func TestFetchRefusesABatchCorruptedOnDisk(t *testing.T) {
+	sb := samsatest.Start(t)
+	cl := clientFor(t, sb)
+	makeTopic(t, cl, "damaged", 1, map[string]string{"index.interval.bytes": "0"})
+	one := buildBatch(t, record.CodecNone, string(make([]byte, 1000)), 1, 1, -1, -1, -1)
+	for range 3 {
+		if res := produceRaw(t, cl, "damaged", 0, one); res.ErrorCode != 0 {
+			t.Fatalf("produce: %+v", res)
+		}
+	}
+	cl.Close()
+	sb.Stop()
+	path := filepath.Join(sb.DataDir(), "logs", "damaged-0", "00000000000000000000.log")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[record.HeaderSize+100] ^= 0x01 // inside the first batch's records
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sb.Restart()
+	cl = clientFor(t, sb)
+	if p := fetchOnce(t, cl, "damaged", 0, 0, 0, 0); p.ErrorCode != kerr.CorruptMessage.Code || len(p.RecordBatches) != 0 {
+		t.Fatalf("fetch of the damaged batch: error %d, %d bytes; want CORRUPT_MESSAGE and nothing", p.ErrorCode, len(p.RecordBatches))
+	}
+	p := fetchOnce(t, cl, "damaged", 0, 1, 0, 0)
+	if hs := batchesIn(t, p.RecordBatches); p.ErrorCode != 0 || len(hs) != 2 || hs[0].BaseOffset != 1 {
+		t.Fatalf("fetch after the damaged batch: error %d, batches %+v", p.ErrorCode, hs)
 	}
 }

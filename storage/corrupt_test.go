@@ -572,6 +572,24 @@ func (v *corruptVerifier) checkBatches(data []byte, from, upTo int64) []record.H
 	return hs
 }
 
+// read reads with Read and with ReadSection (then the section's bytes),
+// which must agree: same batches, or both a corruption error. ReadSection
+// goes first, so that a batch it has not checked yet is checked by it.
+func (v *corruptVerifier) read(off int64, maxBytes int, upTo int64) (ReadResult, error) {
+	v.t.Helper()
+	sec, offs, serr := v.l.ReadSection(off, maxBytes, upTo, nil)
+	var data []byte
+	if serr == nil {
+		data, serr = sec.AppendTo(nil)
+		sec.Release()
+	}
+	res, err := v.l.Read(nil, off, maxBytes, upTo)
+	if (err == nil) != (serr == nil) || isCorrupt(err) != isCorrupt(serr) || !bytes.Equal(res.Data, data) || offs != res.Offsets {
+		v.t.Fatalf("read at %d: Read gives %d bytes, err %v; ReadSection %d bytes, err %v", off, len(res.Data), err, len(data), serr)
+	}
+	return res, err
+}
+
 func isCorrupt(err error) bool { return errors.Is(err, record.ErrCorrupt) }
 
 // checkEachBatch reads at the first and last offset of every batch below
@@ -584,7 +602,7 @@ func (v *corruptVerifier) checkEachBatch() {
 			if off >= end {
 				continue
 			}
-			res, err := v.l.Read(nil, off, 1, end)
+			res, err := v.read(off, 1, end)
 			if err != nil {
 				if !isCorrupt(err) {
 					v.t.Fatalf("read at %d (batch %d, %s): %v, want nil or a corruption error", off, i, v.c.fates[i], err)
@@ -622,7 +640,7 @@ func (v *corruptVerifier) checkWholeLog() {
 		if steps > 10_000 {
 			v.t.Fatalf("whole-log read does not progress at %d", from)
 		}
-		res, err := v.l.Read(nil, from, 4096, end)
+		res, err := v.read(from, 4096, end)
 		if err != nil {
 			if !isCorrupt(err) {
 				v.t.Fatalf("read at %d: %v", from, err)
@@ -735,7 +753,7 @@ func (v *corruptVerifier) checkAppend() (int64, []byte) {
 	if res.BaseOffset != end {
 		v.t.Fatalf("append went to %d, want the log end %d", res.BaseOffset, end)
 	}
-	got, err := v.l.Read(nil, res.BaseOffset, 1<<20, res.LastOffset+1)
+	got, err := v.read(res.BaseOffset, 1<<20, res.LastOffset+1)
 	if err != nil || !bytes.Equal(got.Data, b) {
 		v.t.Fatalf("read back the append: %d bytes, err %v", len(got.Data), err)
 	}

@@ -103,9 +103,20 @@
 //     checkpoint's .tmp is removed, a partition directory marked .deleted is
 //     removed.
 //
-// Reads check the CRC of every batch they return, so a batch corrupted on
+// Read checks the CRC of every batch it returns, so a batch corrupted on
 // disk after it was written is refused with an error wrapping
-// record.ErrCorrupt rather than served.
+// record.ErrCorrupt rather than served. ReadSection, the zero-copy read the
+// broker's Fetch uses, returns where the batches lie (a Section: segment,
+// position, length) so that they can go from the page cache to the socket
+// with sendfile(2), and so does not read them: it checks a batch's CRC
+// once per process instead. Each segment keeps the span of its bytes
+// whose CRCs were checked — by Append (from the bytes it wrote), by crash
+// recovery's scan, by a clean open's scan of the active segment's tail, or
+// by an earlier ReadSection — and ReadSection reads and checks any batch
+// outside it before handing it out. So a batch damaged on disk before this
+// process checked it (across a restart, say) is refused as by Read; one
+// damaged on the device after that is sent as it is, and the client's own
+// CRC check (Kafka clients' default) catches it.
 //
 // # Retention and compaction
 //
@@ -125,5 +136,10 @@
 // A Log serialises appends, retention, truncation and compaction swaps under
 // its mutex and lets any number of reads run beside them: a reader takes a
 // reference on a segment, so that a segment deleted under it stays readable
-// until the read ends.
+// until the read ends. A Section keeps its reference until it is released,
+// after its bytes were sent: a segment deleted or replaced by compaction
+// meanwhile keeps its open file, whose bytes do not change. TruncateTo, the
+// one operation that rewrites bytes a reader may have seen, starts a new
+// generation of the segment first, and a section of an older generation
+// refuses to send (ErrSectionGone).
 package storage

@@ -625,6 +625,7 @@ func (s *segment) walk(from, indexInterval int64) error {
 		}
 		s.size.Store(good)
 	}
+	s.markVerified(s.truncGuard.gen.Load(), from, good)
 	return errors.Join(s.idx.persist(), s.tidx.persist())
 }
 
@@ -665,6 +666,7 @@ func (s *segment) recover(prevNext, nextBase, indexInterval int64) (bool, error)
 		return false, err
 	}
 	good := s.size.Load()
+	s.markVerified(s.truncGuard.gen.Load(), 0, good) // the strict scan checked every CRC
 	if good == size {
 		return false, nil
 	}

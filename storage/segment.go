@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/samsa-io/samsa/internal/vfs"
@@ -82,6 +83,13 @@ type segment struct {
 	tidx         timeIndex
 
 	badIndexWarned atomic.Bool // a damaged offset index entry was logged
+
+	// truncGuard keeps the bytes of sections being sent from changing
+	// (section.go); verified is the span whose CRCs were checked, guarded
+	// by verifyMu (taken after truncGuard.mu).
+	truncGuard sectionGuard
+	verifyMu   sync.Mutex
+	verified   verifiedRange
 
 	// refs counts the log's own reference and each reader's. The files are
 	// closed when it drops to zero.
@@ -212,6 +220,8 @@ func (s *segment) append(b []byte, h record.Header, indexInterval int64) error {
 		return err
 	}
 	s.noteBatch(h, int64(len(b)))
+	// Append validated b's CRC before writing it.
+	s.markVerified(s.truncGuard.gen.Load(), pos, pos+int64(len(b)))
 	// next before size: a reader that sees the new size must see the new
 	// next too, or locate would take the new batch for one past the end.
 	s.next.Store(h.LastOffset() + 1)

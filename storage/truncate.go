@@ -51,7 +51,12 @@ func (l *Log) truncateLocked(offset int64) (int64, error) {
 		return 0, err
 	}
 	if ok {
-		if err := s.log.Truncate(pos); err != nil {
+		// Sections of s being sent stop before the cut bytes are
+		// replaced by new ones.
+		s.beginTruncate(pos)
+		err := s.log.Truncate(pos)
+		s.endTruncate()
+		if err != nil {
 			return 0, err
 		}
 		s.size.Store(pos)
