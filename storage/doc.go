@@ -14,6 +14,7 @@
 //	    00000000000000000000.index      its sparse offset index
 //	    00000000000000000000.timeindex  its sparse time index
 //	    00000000000000052211.log        next segment, base offset 52211
+//	    00000000000000052211.snapshot   producer state as of offset 52211
 //	    …
 //	  orders-1.<nanos>.deleted/  a partition being deleted (finished on open)
 //
@@ -63,6 +64,23 @@
 // recovery point is the base of the first segment not yet known to be
 // fsynced with its indexes (everything below it was); cleaned-to is where
 // the last compaction pass stopped.
+//
+// A .snapshot file is the log owner's producer state (idempotence and
+// transactions) as of the offset in its name, in the format of package
+// txn/producers (CRC-protected); storage only writes it durably
+// (WriteSnapshot: temporary file, fsync, rename), lists, reads and removes
+// it, and keeps the newest two. Recovery ignores these files; the owner
+// discards snapshots past the recovered log end or below the log start.
+//
+// # Transactions
+//
+// Offsets.LastStable (the LSO) is min(first unstable offset, high
+// watermark). The first unstable offset is the first offset of the
+// earliest open transaction: an append of a transactional data batch while
+// none is open sets it at once, and the owner moves it with
+// SetFirstUnstable as markers end transactions. Compaction never passes
+// the LSO, drops transactional batches the owner's filter names as aborted
+// (SetTxnDiscard), and keeps control batches (markers).
 //
 // # Durability
 //
