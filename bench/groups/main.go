@@ -42,6 +42,7 @@ type options struct {
 	commitTime time.Duration
 	commitConc []int
 	memProfile string
+	cpuProfile string
 }
 
 func main() {
@@ -57,6 +58,7 @@ func main() {
 	flag.IntVar(&o.idleGroups, "idle-groups", 10000, "idle: groups that commit one offset")
 	flag.DurationVar(&o.commitTime, "commit-time", 10*time.Second, "commits: how long each concurrency runs")
 	flag.StringVar(&o.memProfile, "memprofile", "", "idle: write a heap profile here after the groups are in")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "idle: write a CPU profile of 10 scrapes of the group metrics here")
 	flag.StringVar(&conc, "commit-concurrency", "1,16,64", "commits: concurrent committers, each on its own group")
 	flag.Parse()
 	o.phases = map[string]bool{}

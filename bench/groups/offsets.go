@@ -13,10 +13,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/broker"
 )
 
 const offsetsTopic = "committed"
@@ -50,9 +53,10 @@ func commitOne(ctx context.Context, cl *kgo.Client, groupID string, offset int64
 	return nil
 }
 
-// setupOffsets starts a broker with the topic the commits name.
-func setupOffsets(o options) (*runningBroker, *kgo.Client, error) {
-	rb, err := startBroker(o, nil)
+// setupOffsets starts a broker with the topic the commits name; reg, if
+// not nil, gets the broker's metrics.
+func setupOffsets(o options, reg prometheus.Registerer) (*runningBroker, *kgo.Client, error) {
+	rb, err := startBroker(o, func(c *broker.Config) { c.Metrics = reg })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -135,7 +139,8 @@ func parallel(n, workers int, fn func(i int) error) error {
 }
 
 func benchIdle(o options) error {
-	rb, cl, err := setupOffsets(o)
+	reg := prometheus.NewRegistry()
+	rb, cl, err := setupOffsets(o, reg)
 	if err != nil {
 		return err
 	}
@@ -172,11 +177,36 @@ func benchIdle(o options) error {
 		mib(rss0), mib(rss1), (float64(rss1)-float64(rss0))/n)
 	fmt.Printf("partition logs on disk: %.1f MiB -> %.1f MiB: %.0f bytes per group\n",
 		mib(uint64(disk0)), mib(uint64(disk1)), float64(disk1-disk0)/n)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		for range 10 {
+			reg.Gather()
+		}
+		pprof.StopCPUProfile()
+	}
+	scrapeStart := time.Now()
+	families, err := reg.Gather()
+	if err != nil {
+		return err
+	}
+	scrape := time.Since(scrapeStart)
+	samples := 0
+	for _, f := range families {
+		samples += len(f.GetMetric())
+	}
+	fmt.Printf("a scrape of the group metrics: %d samples in %s\n", samples, scrape.Round(time.Millisecond/10))
 	return nil
 }
 
 func benchCommits(o options) error {
-	rb, cl, err := setupOffsets(o)
+	rb, cl, err := setupOffsets(o, nil)
 	if err != nil {
 		return err
 	}

@@ -81,9 +81,10 @@ func (m *member) count() []int32 {
 	})
 }
 
-// balanced reports whether the members own every partition exactly once,
-// each as many as the others (±1).
-func balanced(members []*member, partitions int) bool {
+// ownership is the members' view of a moment: whether every partition has
+// exactly one owner, each member as many as the others (±1), and how many
+// partitions have no owner.
+func ownership(members []*member, partitions int) (balanced bool, unowned int) {
 	owners := make([]int, partitions)
 	lo, hi := partitions, 0
 	for _, m := range members {
@@ -93,23 +94,49 @@ func balanced(members []*member, partitions int) bool {
 			owners[p]++
 		}
 	}
+	balanced = hi-lo <= 1
 	for _, n := range owners {
+		if n == 0 {
+			unowned++
+		}
 		if n != 1 {
-			return false
+			balanced = false
 		}
 	}
-	return hi-lo <= 1
+	return balanced, unowned
 }
 
-// waitBalanced polls until balanced, returning when it first was.
-func waitBalanced(members []*member, partitions int, timeout time.Duration) (time.Time, error) {
+func balanced(members []*member, partitions int) bool {
+	ok, _ := ownership(members, partitions)
+	return ok
+}
+
+// settling is what waitBalanced saw: when the group was balanced, the
+// most partitions without an owner at once, and the partition-seconds
+// without one (the consumption the rebalance stopped).
+type settling struct {
+	done        time.Time
+	maxUnowned  int
+	pausedPartS float64
+}
+
+// waitBalanced polls until balanced, sampling ownership every 2 ms.
+func waitBalanced(members []*member, partitions int, timeout time.Duration) (settling, error) {
+	var s settling
 	deadline := time.Now().Add(timeout)
+	last := time.Now()
 	for {
-		if balanced(members, partitions) {
-			return time.Now(), nil
+		ok, unowned := ownership(members, partitions)
+		now := time.Now()
+		s.maxUnowned = max(s.maxUnowned, unowned)
+		s.pausedPartS += float64(unowned) * now.Sub(last).Seconds()
+		last = now
+		if ok {
+			s.done = now
+			return s, nil
 		}
-		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("%d members not balanced after %s", len(members), timeout)
+		if now.After(deadline) {
+			return s, fmt.Errorf("%d members not balanced after %s", len(members), timeout)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -143,15 +170,17 @@ func benchSettle(o options) error {
 		return err
 	}
 	fmt.Printf("\n## settle: %d members on %d partitions, one joins (heartbeat %s)\n", o.members, o.partitions, o.heartbeat)
+	fmt.Println("settle time; most partitions without an owner at once; partition-seconds without an owner")
 	for _, p := range protocols(o.heartbeat) {
 		var times []time.Duration
 		for round := range o.rounds {
-			d, err := settleOnce(rb.addr(), fmt.Sprintf("settle-%d-%d", len(times), round), topic, p, o)
+			s, d, err := settleOnce(rb.addr(), fmt.Sprintf("settle-%d-", round), topic, p, o)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.name, err)
 			}
 			times = append(times, d)
-			fmt.Printf("%s round %d: %s (load %s)\n", p.name, round, d.Round(time.Millisecond), loadAvg())
+			fmt.Printf("%s round %d: %s; %d; %.1f (load %s)\n", p.name, round, d.Round(time.Millisecond),
+				s.maxUnowned, s.pausedPartS, loadAvg())
 		}
 		slices.Sort(times)
 		fmt.Printf("%s: median %s\n", p.name, times[len(times)/2].Round(time.Millisecond))
@@ -161,34 +190,34 @@ func benchSettle(o options) error {
 
 // settleOnce forms a group of o.members, lets it settle, then starts one
 // more member and returns how long until the group is balanced again.
-func settleOnce(addr, groupID, topic string, p protocol, o options) (time.Duration, error) {
+func settleOnce(addr, groupID, topic string, p protocol, o options) (settling, time.Duration, error) {
 	var members []*member
 	defer func() { closeAll(members) }()
 	for range o.members {
 		m, err := startMember(addr, groupID+p.name, topic, p)
 		if err != nil {
-			return 0, err
+			return settling{}, 0, err
 		}
 		members = append(members, m)
 	}
 	if _, err := waitBalanced(members, o.partitions, 5*time.Minute); err != nil {
-		return 0, fmt.Errorf("forming: %w", err)
+		return settling{}, 0, fmt.Errorf("forming: %w", err)
 	}
 	// Quiet: still balanced a few heartbeats later.
 	time.Sleep(3 * o.heartbeat)
 	if !balanced(members, o.partitions) {
-		return 0, fmt.Errorf("the group did not stay balanced")
+		return settling{}, 0, fmt.Errorf("the group did not stay balanced")
 	}
 
 	start := time.Now()
 	m, err := startMember(addr, groupID+p.name, topic, p)
 	if err != nil {
-		return 0, err
+		return settling{}, 0, err
 	}
 	members = append(members, m)
-	done, err := waitBalanced(members, o.partitions, 5*time.Minute)
+	s, err := waitBalanced(members, o.partitions, 5*time.Minute)
 	if err != nil {
-		return 0, fmt.Errorf("after the join: %w", err)
+		return s, 0, fmt.Errorf("after the join: %w", err)
 	}
-	return done.Sub(start), nil
+	return s, s.done.Sub(start), nil
 }
