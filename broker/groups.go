@@ -436,18 +436,19 @@ func (g *groups) appendBatchesLocked(recs []group.Record, opts record.BuildOptio
 func appendRecords(l *storage.Log, epoch int32, recs []record.Record) (int64, error) {
 	opts := record.DefaultBuildOptions()
 	opts.PartitionLeaderEpoch = epoch
-	return appendBuilt(l, opts, recs)
+	return appendBuilt(l, l.Append, opts, recs)
 }
 
-// appendBuilt is appendRecords with batches built with opts.
-func appendBuilt(l *storage.Log, opts record.BuildOptions, recs []record.Record) (int64, error) {
+// appendBuilt is appendRecords with batches built with opts and appended
+// to l with appendTo.
+func appendBuilt(l *storage.Log, appendTo func([]byte) (storage.AppendResult, error), opts record.BuildOptions, recs []record.Record) (int64, error) {
 	batch, err := record.Build(opts, recs)
 	if err != nil {
 		return -1, err
 	}
 	if int64(len(batch)) > l.Config().MaxMessageBytes && len(recs) > 1 {
 		half := len(recs) / 2
-		end, err := appendBuilt(l, opts, recs[:half])
+		end, err := appendBuilt(l, appendTo, opts, recs[:half])
 		if err != nil {
 			return end, err
 		}
@@ -456,12 +457,12 @@ func appendBuilt(l *storage.Log, opts record.BuildOptions, recs []record.Record)
 			r.Offset = int64(i)
 			second[i] = r
 		}
-		if end2, err := appendBuilt(l, opts, second); end2 >= 0 || err != nil {
+		if end2, err := appendBuilt(l, appendTo, opts, second); end2 >= 0 || err != nil {
 			return max(end, end2), err
 		}
 		return end, nil
 	}
-	res, err := l.Append(batch)
+	res, err := appendTo(batch)
 	if err != nil {
 		return -1, err
 	}

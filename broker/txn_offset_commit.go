@@ -142,16 +142,14 @@ func txnOffsetCommitErrors(req *kmsg.TxnOffsetCommitRequest, code int16) []kmsg.
 
 // appendCoordinatorRecords appends a coordinator's records to one of its
 // partitions, built with opts. A transactional producer's batch
-// (TxnOffsetCommit) is appended under the partition's producer lock, as
-// markers are (markers.go).
+// (TxnOffsetCommit) goes through the partition's producer state
+// (appendWithProducerState), which then knows of the producer's
+// transaction on the partition until its marker, as for any producer.
 func appendCoordinatorRecords(part *partition, opts record.BuildOptions, recs []record.Record) (int64, error) {
 	if opts.ProducerID < 0 {
-		return appendBuilt(part.log, opts, recs)
+		return appendBuilt(part.log, part.log.Append, opts, recs)
 	}
-	pt := part.producers
-	pt.mu.Lock()
-	defer pt.mu.Unlock()
-	return appendBuilt(part.log, opts, recs)
+	return appendBuilt(part.log, part.appendWithProducerState, opts, recs)
 }
 
 // txnMarker tells the group coordinator of producerID's marker on
