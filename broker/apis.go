@@ -78,6 +78,7 @@ func newAPITable() apiTable {
 		{key: 44, min: 0, max: 1, handle: on(handleIncrementalAlterConfigs)},
 		{key: 47, min: 0, max: 0, handle: on(handleOffsetDelete)},
 		{key: 60, min: 0, max: 1, handle: on(handleDescribeCluster)},
+		{key: 61, min: 0, max: 0, handle: on(handleDescribeProducers)},
 		{key: 65, min: 0, max: 0, handle: on(handleDescribeTransactions)},
 		{key: 66, min: 0, max: 2, handle: on(handleListTransactions)},
 		{key: 68, min: 0, max: 1, handle: on(handleConsumerGroupHeartbeat)},

@@ -402,3 +402,74 @@ func TestGroupTransactSessionCommitsOffsetsWithItsOutput(t *testing.T) {
 		t.Fatalf("read_committed eos-out: %v, want %v", got, want)
 	}
 }
+
+func TestDescribeProducersShowsIdempotentAndTransactionalProducers(t *testing.T) {
+	sb := samsatest.Start(t)
+	admCl := clientFor(t, sb)
+	makeTopic(t, admCl, "txn-described", 1, nil)
+	ctx := deadlineCtx(t)
+
+	idem := clientFor(t, sb, kgo.DefaultProduceTopic("txn-described"))
+	for _, v := range seq("idem", 3) {
+		if err := idem.ProduceSync(ctx, kgo.StringRecord(v)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idemID, _, err := idem.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := txnProducer(t, sb, "described-tx", "txn-described")
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	r := kgo.StringRecord("in-a-transaction")
+	if err := tx.ProduceSync(ctx, r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	txID, txEpoch, err := tx.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	adm := kadm.NewClient(admCl)
+	describe := func() kadm.DescribedProducers {
+		t.Helper()
+		described, err := adm.DescribeProducers(ctx, kadm.TopicsSet{"txn-described": {0: {}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := described["txn-described"].Partitions[0]
+		if p.Err != nil {
+			t.Fatalf("describe producers: %v %s", p.Err, p.ErrMessage)
+		}
+		return p.ActiveProducers
+	}
+	active := describe()
+	if p := active[idemID]; p.ProducerID != idemID || p.LastSequence != 2 || p.CurrentTxnStartOffset != -1 {
+		t.Fatalf("idempotent producer %d: %+v", idemID, p)
+	}
+	if p := active[txID]; p.ProducerEpoch != txEpoch || p.LastSequence != 0 || p.CurrentTxnStartOffset != r.Offset {
+		t.Fatalf("transactional producer %d at %d: %+v, want its transaction from offset %d", txID, txEpoch, p, r.Offset)
+	}
+
+	if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	waitStable(t, sb, "txn-described")
+	if p := describe()[txID]; p.CurrentTxnStartOffset != -1 {
+		t.Fatalf("after commit: %+v, want no ongoing transaction", p)
+	}
+
+	req := kmsg.NewPtrDescribeProducersRequest()
+	req.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: "txn-described", Partitions: []int32{7}}, {Topic: "nosuch", Partitions: []int32{0}}}
+	resp := rawRequest(t, sb.Addr(), req).(*kmsg.DescribeProducersResponse)
+	if len(resp.Topics) != 2 {
+		t.Fatalf("response %+v", resp)
+	}
+	for _, rt := range resp.Topics {
+		if code := rt.Partitions[0].ErrorCode; code != kerr.UnknownTopicOrPartition.Code {
+			t.Errorf("%s-%d: %v", rt.Topic, rt.Partitions[0].Partition, kerr.ErrorForCode(code))
+		}
+	}
+}
