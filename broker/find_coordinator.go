@@ -6,14 +6,15 @@ package broker
 // transactional id (key type 1): the leader of the key's partition of
 // __consumer_offsets or __transaction_state. Samsa runs one broker, which
 // coordinates every group and every transactional id, so the answer is this
-// broker; a group's answer needs __consumer_offsets to exist (otherwise
-// COORDINATOR_NOT_AVAILABLE, as Kafka answers while it creates the topic).
+// broker; it needs the key's topic to exist (otherwise
+// COORDINATOR_NOT_AVAILABLE, as Kafka answers while it creates the topic;
+// the broker creates both at start-up).
 // Share groups (key type 2, v6) are not served: INVALID_REQUEST, as Kafka
 // answers without a share coordinator; another key type is INVALID_REQUEST.
 // v0–v3 ask for one key (v0 a group only), v4+ for a batch of keys, each
 // answered on its own. The coordinator is named even while it is still
-// loading __consumer_offsets: the group requests themselves then answer
-// COORDINATOR_LOAD_IN_PROGRESS.
+// loading __consumer_offsets or __transaction_state: the group and
+// transaction requests themselves then answer COORDINATOR_LOAD_IN_PROGRESS.
 
 import (
 	"context"
@@ -57,6 +58,9 @@ func (b *Broker) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorR
 			return fail(kerr.CoordinatorNotAvailable, "the topic __consumer_offsets does not exist")
 		}
 	case coordinatorTransaction:
+		if _, ok := b.meta.Image().Topics[txnStateTopic]; !ok {
+			return fail(kerr.CoordinatorNotAvailable, "the topic __transaction_state does not exist")
+		}
 	default:
 		return fail(kerr.InvalidRequest, "unsupported coordinator key type")
 	}

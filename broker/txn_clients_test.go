@@ -473,3 +473,22 @@ func TestDescribeProducersShowsIdempotentAndTransactionalProducers(t *testing.T)
 		}
 	}
 }
+
+func TestApiVersionsAdvertisesTheTransactionAPIs(t *testing.T) {
+	sb := samsatest.Start(t)
+	vs, err := kadm.NewClient(clientFor(t, sb)).ApiVersions(deadlineCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bv := range vs {
+		for key, max := range map[kmsg.Key]int16{
+			kmsg.InitProducerID: 5, kmsg.AddPartitionsToTxn: 5, kmsg.AddOffsetsToTxn: 4, kmsg.EndTxn: 5,
+			kmsg.TxnOffsetCommit: 4, kmsg.DescribeProducers: 0, kmsg.DescribeTransactions: 0, kmsg.ListTransactions: 2,
+		} {
+			lo, hi, ok := bv.KeyVersions(int16(key))
+			if !ok || lo != 0 || hi != max {
+				t.Errorf("%s: advertised %v %d–%d, want 0–%d", kmsg.NameForKey(int16(key)), ok, lo, hi, max)
+			}
+		}
+	}
+}
