@@ -166,10 +166,12 @@ func (pt *producerTable) ready() (*producers.State, error) {
 }
 
 // appendedLocked is called, under mu, after every append of a batch with a
-// producer id (data or marker): it expires old producers and snapshots the
-// state when the log has rolled.
+// producer id (data or marker): it expires old producers, forgets aborted
+// transactions below the log start, and snapshots the state when the log
+// has rolled.
 func (pt *producerTable) appendedLocked(res storage.AppendResult) {
 	pt.state.MaybeExpire(time.Now().UnixMilli())
+	pt.state.ForgetAbortedBefore(res.LogStart) // retention or DeleteRecords passed them
 	if res.SegmentBase == pt.snapBase {
 		return
 	}
