@@ -4,8 +4,12 @@ package broker
 //
 // Returns record batches from each partition asked for, verbatim as stored,
 // from the fetch offset up to the high watermark (READ_UNCOMMITTED) or the
-// last stable offset (READ_COMMITTED; the two are equal until transactions
-// exist, and aborted_transactions is then an empty list).
+// last stable offset (READ_COMMITTED: the first offset of the partition's
+// earliest ongoing transaction, or the high watermark), with, for
+// READ_COMMITTED, the aborted transactions that overlap the data returned
+// (producer id and first offset, from the partition's producer state,
+// producers.go), which consumers use to skip aborted records. The LSO moves
+// when a marker is durable, and wakes long polls as an append does.
 //
 // Limits (KIP-74): max_bytes (v3+) bounds the whole response and
 // partition_max_bytes each partition, but the first batch of the first
@@ -172,12 +176,30 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 					out.sets = append(out.sets, fetchSet{topic: i, partition: j, sec: rd.sec})
 				}
 				if readCommitted {
-					sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+					sp.AbortedTransactions = abortedInRead(targets[i][j], rd)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	return out
+}
+
+// abortedInRead lists, for a read_committed fetch, the aborted
+// transactions that overlap what was read: those whose abort marker is at
+// or after the fetch offset and that start below the last stable offset
+// the read stopped at (the data itself ends at or before it, so the list
+// may name a transaction starting after the data, which clients ignore;
+// Kafka bounds it by the end of the data read). Never null: an empty list
+// says there are none.
+func abortedInRead(ft fetchTarget, rd fetchRead) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	if rd.sec.Len() == 0 {
+		return []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	}
+	out := ft.part.producers.abortedTransactions(ft.req.FetchOffset, rd.offsets.LastStable)
+	if out == nil {
+		out = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 	}
 	return out
 }

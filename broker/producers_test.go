@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/vfs"
 	"github.com/samsa-io/samsa/record"
@@ -470,5 +471,59 @@ func TestCompactionAndTransactions(t *testing.T) {
 	}
 	if kinds[abortAt+1] != "data" || kinds[ongoing] != "data" {
 		t.Fatalf("committed or ongoing data removed: %v", kinds)
+	}
+}
+
+// A read_committed fetch stops at the LSO and lists the aborted
+// transactions of the range it read.
+func TestReadCommittedFetchStopsAtTheLSO(t *testing.T) {
+	e := newTxnEnv(t, storage.DefaultConfig())
+	aborted := e.mustProduce(batchOpts{pid: 1, seq: 0, n: 2, txn: true}) // 0-1
+	e.mustMarker(1, 0, false)                                            // 2
+	e.mustProduce(batchOpts{pid: -1, n: 3})                              // 3-5
+	ongoing := e.mustProduce(batchOpts{pid: 2, seq: 0, n: 2, txn: true}) // 6-7
+	e.mustProduce(batchOpts{pid: -1, n: 1})                              // 8
+	read := func(from int64, committed bool) (int64, []int64) {
+		t.Helper()
+		ft := fetchTarget{topic: "t", part: e.part, req: &kmsg.FetchRequestTopicPartition{FetchOffset: from, PartitionMaxBytes: 1 << 20}}
+		var total int64
+		var firsts []int64
+		for ft.req.FetchOffset < e.part.log.Offsets().LogEnd {
+			rd := readPartition(make([]byte, 0, 1<<16), ft, 12, 1<<20, committed)
+			if rd.err != nil {
+				t.Fatal(rd.err)
+			}
+			if rd.sec.Len() == 0 {
+				break
+			}
+			for _, a := range abortedInRead(ft, rd) {
+				firsts = append(firsts, a.FirstOffset)
+			}
+			data, err := rd.sec.AppendTo(nil)
+			rd.sec.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for b := data; len(b) > 0; {
+				h, _ := record.ParseHeader(b)
+				total = h.LastOffset() + 1
+				b = b[h.Size():]
+			}
+			ft.req.FetchOffset = total
+		}
+		return total, firsts
+	}
+	if end, firsts := read(0, true); end != ongoing || !slices.Equal(firsts, []int64{aborted}) {
+		t.Fatalf("read_committed from 0: up to %d, aborted %v; want up to %d, aborted [%d]", end, firsts, ongoing, aborted)
+	}
+	if end, firsts := read(3, true); end != ongoing || len(firsts) != 0 {
+		t.Fatalf("read_committed from 3: up to %d, aborted %v", end, firsts)
+	}
+	if end, _ := read(0, false); end != 9 {
+		t.Fatalf("read_uncommitted read up to %d, want 9", end)
+	}
+	e.mustMarker(2, 0, true)
+	if end, _ := read(0, true); end != 10 {
+		t.Fatalf("read_committed after the commit read up to %d, want 10", end)
 	}
 }
