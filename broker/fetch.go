@@ -170,7 +170,7 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 				// Never null: librdkafka rejects a null record set
 				// ("invalid MessageSetSize -1") and kmsg sends nil as
 				// null. The batches themselves go in when the response is
-				// written (fetch_encode.go).
+				// written (fetch_frame.go).
 				sp.RecordBatches = []byte{}
 				if rd.sec.Len() > 0 {
 					out.sets = append(out.sets, fetchSet{topic: i, partition: j, sec: rd.sec})
