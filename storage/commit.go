@@ -21,6 +21,7 @@ type Committer struct {
 	fs        vfs.FS
 	dir       string // a directory on the filesystem to syncfs
 	threshold int
+	observer  CommitObserver // nil when none (metrics.go); immutable
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -48,11 +49,13 @@ type CommitterOptions struct {
 	// round uses one syncfs instead of an fsync per log. Zero or negative
 	// never uses syncfs.
 	SyncFSThreshold int
+	// Observer, when not nil, is told of every sync and round (metrics).
+	Observer CommitObserver
 }
 
 // NewCommitter returns a Committer for logs on one filesystem.
 func NewCommitter(opts CommitterOptions) *Committer {
-	c := &Committer{fs: opts.FS, dir: opts.Dir, threshold: opts.SyncFSThreshold}
+	c := &Committer{fs: opts.FS, dir: opts.Dir, threshold: opts.SyncFSThreshold, observer: opts.Observer}
 	c.cond.L = &c.mu
 	return c
 }
@@ -132,6 +135,7 @@ func (c *Committer) await(waiting func() bool) {
 		c.pending = c.spare[:0]
 		c.mu.Unlock()
 		c.run(round)
+		c.committed(len(round))
 		c.mu.Lock()
 		for _, x := range round {
 			x.commit.queued = false
@@ -158,7 +162,9 @@ func (c *Committer) run(round []*Log) {
 	}
 	syncer, ok := c.fs.(vfs.FSSyncer)
 	if ok && c.threshold > 0 && len(round) >= c.threshold {
+		start := c.syncStart()
 		err := syncer.SyncFS(c.dir)
+		c.synced(true, start)
 		c.mu.Lock()
 		c.stats.SyncFSCalls++
 		c.mu.Unlock()
@@ -172,7 +178,10 @@ func (c *Committer) run(round []*Log) {
 	}
 	for _, l := range round {
 		for _, s := range l.commit.segs {
-			if err := s.log.Sync(); err != nil && l.commit.rerr == nil {
+			start := c.syncStart()
+			err := s.log.Sync()
+			c.synced(false, start)
+			if err != nil && l.commit.rerr == nil {
 				l.commit.rerr = err
 			}
 		}

@@ -21,15 +21,19 @@ import (
 //
 // A Section is used by one goroutine at a time.
 type Section struct {
-	seg    *segment // nil when empty or released
-	gen    uint64   // seg's truncation generation when the section was found
-	pos    int64
-	n      int64
-	codecs uint8 // bit c set when a batch is compressed with codec c
+	seg     *segment // nil when empty or released
+	gen     uint64   // seg's truncation generation when the section was found
+	pos     int64
+	n       int64
+	codecs  uint8 // bit c set when a batch is compressed with codec c
+	records int64 // records in the batches, as their headers count them
 }
 
 // Len returns the section's size in bytes.
 func (s *Section) Len() int { return int(s.n) }
+
+// Records returns the number of records in the section's batches.
+func (s *Section) Records() int64 { return s.records }
 
 // HasCodec reports whether any batch of the section is compressed with c.
 func (s *Section) HasCodec(c record.Codec) bool { return s.codecs&(1<<uint(c)) != 0 }
@@ -281,6 +285,7 @@ func (s *segment) section(gen uint64, pos int64, maxBytes int, upTo int64, scrat
 	end := pos
 	prevLast := int64(math.MinInt64)
 	var codecs uint8
+	var records int64
 	wide := true
 	for end < size {
 		first := end == pos
@@ -323,6 +328,7 @@ func (s *segment) section(gen uint64, pos int64, maxBytes int, upTo int64, scrat
 			}
 		}
 		codecs |= 1 << uint(h.Attributes.Codec()&7)
+		records += int64(h.NumRecords)
 		prevLast = h.LastOffset()
 		end += n
 		wide = n < int64(len(scratch))/4
@@ -331,5 +337,5 @@ func (s *segment) section(gen uint64, pos int64, maxBytes int, upTo int64, scrat
 	if end == pos {
 		return Section{}, nil
 	}
-	return Section{seg: s, gen: gen, pos: pos, n: end - pos, codecs: codecs}, nil
+	return Section{seg: s, gen: gen, pos: pos, n: end - pos, codecs: codecs, records: records}, nil
 }

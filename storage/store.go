@@ -68,6 +68,9 @@ type StoreOptions struct {
 	Compact CompactOptions
 	// OpenConcurrency is how many logs open at once. Default 8.
 	OpenConcurrency int
+	// Commits, when not nil, is told of every fsync and group-commit
+	// round of the store's Committer (metrics.go).
+	Commits CommitObserver
 }
 
 // DefaultSyncFSThreshold is the number of logs in one group commit round
@@ -127,7 +130,7 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 	s := &Store{
 		dir:       dir,
 		opts:      opts,
-		committer: NewCommitter(CommitterOptions{FS: fs, Dir: dir, SyncFSThreshold: opts.SyncFSThreshold}),
+		committer: NewCommitter(CommitterOptions{FS: fs, Dir: dir, SyncFSThreshold: opts.SyncFSThreshold, Observer: opts.Commits}),
 		logs:      map[TopicPartition]*Log{},
 	}
 	_, err := fs.Stat(filepath.Join(dir, cleanShutdownName))
