@@ -25,9 +25,9 @@ type driver interface {
 	run(ctx context.Context, cfg loadgen.Config) (*loadgen.Result, error)
 }
 
-func newDriver(s *server) driver {
+func newDriver(s *server, natsMaxPending int) driver {
 	if s.system == sysNATS {
-		return natsDriver{addr: s.addr}
+		return natsDriver{addr: s.addr, maxPending: natsMaxPending}
 	}
 	return kafkaDriver{addr: s.addr}
 }

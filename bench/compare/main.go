@@ -34,9 +34,12 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/samsa-io/samsa/loadgen"
 )
 
 type options struct {
@@ -47,6 +50,8 @@ type options struct {
 	acks            []string
 	rounds          int
 	duration        time.Duration
+	linger          time.Duration
+	natsMaxPending  int
 	rateMB          float64
 	scaleRateMB     float64
 	scalePartitions []int32
@@ -68,6 +73,8 @@ func main() {
 	flag.StringVar(&acks, "acks", "all,1", "acks settings: all (-1) and/or 1")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each runs every case on every system")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each measured phase sends")
+	flag.DurationVar(&o.linger, "linger", loadgen.DefaultLinger, "Kafka producers' linger (franz-go ProducerLinger; loadgen's default is Kafka 4.0's 5ms)")
+	flag.IntVar(&o.natsMaxPending, "nats-max-pending", natsMaxPending, "NATS producers' async publishes awaiting acks (nats.go's default)")
 	flag.Float64Var(&o.rateMB, "rate-mb", 50, "workload 3: target rate, MiB/s of record values")
 	flag.Float64Var(&o.scaleRateMB, "scale-rate-mb", 10, "workload 4: total rate, MiB/s of record values")
 	flag.StringVar(&scaleParts, "scale-partitions", "1,100,1000,10000", "workload 4: partition counts")
@@ -83,8 +90,20 @@ func main() {
 	outPath := flag.String("out", "", "also write the JSON report to this file")
 	svgPath := flag.String("svg", "", "write the chart (SVG) to this file")
 	mdPath := flag.String("md", "", "also write the Markdown report to this file")
+	selfProfile := flag.String("harness-cpuprofile", "", "write a CPU profile of this process (the load generators) to this file")
 	fromJSON := flag.String("from-json", "", "render a saved JSON report (-out) instead of running")
 	flag.Parse()
+
+	if *selfProfile != "" {
+		f, err := os.Create(*selfProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var rep *report
 	if *fromJSON != "" {
@@ -200,7 +219,9 @@ func benchmark(o *options) (*report, error) {
 		LoadFrom: loadAvg(),
 		Settings: settings{
 			Systems: o.systems, Rounds: o.rounds, DurationS: o.duration.Seconds(),
-			Args: os.Args[1:],
+			LingerMS:       float64(o.linger) / float64(time.Millisecond),
+			NATSMaxPending: o.natsMaxPending,
+			Args:           os.Args[1:],
 		},
 	}
 	rep.Cases = buildCases(o)

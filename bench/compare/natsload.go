@@ -24,7 +24,7 @@ import (
 //     no limits, and subjects "<topic>.>"; partition p is the subject
 //     "<topic>.<p>". The partition count is kept in the stream's metadata.
 //   - A producer is a connection of its own publishing asynchronously
-//     (PublishMsgAsync) with at most natsMaxPending publishes awaiting
+//     (PublishMsgAsync) with at most -nats-max-pending publishes awaiting
 //     their PubAck, the counterpart of franz-go's pipelined batches; it
 //     sends to the partitions' subjects round-robin, one message each.
 //     A publish counts once its PubAck arrived: JetStream acknowledges
@@ -38,7 +38,7 @@ import (
 //     latency histograms work as in package loadgen: the first 8 bytes of
 //     every value are the intended send time.
 const (
-	natsMaxPending   = 4000 // nats.go's default for async publishes
+	natsMaxPending   = 4000 // nats.go's default for async publishes; -nats-max-pending
 	natsFlushTimeout = 30 * time.Second
 	natsPartitionKey = "partitions"
 	natsIdleTimeout  = 10 * time.Second
@@ -46,7 +46,10 @@ const (
 	mebibyte         = 1 << 20 // loadgen's MB
 )
 
-type natsDriver struct{ addr string }
+type natsDriver struct {
+	addr       string
+	maxPending int // async publishes awaiting their PubAck, per producer
+}
 
 func (d natsDriver) connect(name string) (*nats.Conn, error) {
 	return nats.Connect("nats://"+d.addr, nats.Name(name), nats.MaxReconnects(-1))
@@ -204,7 +207,7 @@ func (r *natsRun) producer(ctx context.Context, id int, n int64, deadline time.T
 		lat = r.recorders[id]
 	}
 	js, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(natsMaxPending),
+		jetstream.WithPublishAsyncMaxPending(r.d.maxPending),
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
 			now := time.Now()
 			r.produced.Add(1)

@@ -38,10 +38,12 @@ type machine struct {
 }
 
 type settings struct {
-	Systems   []string `json:"systems"`
-	Rounds    int      `json:"rounds"`
-	DurationS float64  `json:"duration_s"`
-	Args      []string `json:"args"`
+	Systems        []string `json:"systems"`
+	Rounds         int      `json:"rounds"`
+	DurationS      float64  `json:"duration_s"`
+	LingerMS       float64  `json:"linger_ms"` // Kafka producers
+	NATSMaxPending int      `json:"nats_max_pending"`
+	Args           []string `json:"args"`
 }
 
 // median is one system's medians over the rounds of one case.
@@ -209,6 +211,7 @@ func (r *report) writeMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "Run: %s to %s UTC, load average %s at the start and %s at the end; %d rounds, %gs per measured phase; `%s`.\n",
 		r.Started.Format("2006-01-02 15:04"), r.Finished.Format("15:04"), r.LoadFrom, r.LoadTo,
 		r.Settings.Rounds, r.Settings.DurationS, strings.Join(append([]string{"go run ./bench/compare"}, r.Settings.Args...), " "))
+	fmt.Fprintf(&b, "Kafka clients (Samsa, kfake): franz-go through package loadgen, linger %gms, no compression, default batch and buffer sizes; acks=all is idempotent. NATS: nats.go JetStream async publish (at most %d awaiting acks), pull consumers without acks; acks=all runs the server with sync_interval=always (fsync per write), acks=1 with its default (fsync every 2 min).\n", r.Settings.LingerMS, r.Settings.NATSMaxPending)
 	fmt.Fprintf(&b, "MB/s is MiB (2^20 bytes) of record values per second, as `samsa bench` counts; CPU s/GB is the server's CPU seconds per 10^9 bytes of values.\n")
 
 	byWorkload := map[int][]caseSpec{}

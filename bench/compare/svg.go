@@ -11,7 +11,7 @@ import (
 // The chart: throughput per case and system (bars scaled to each case's
 // largest), then latency percentiles per case and system on one log axis.
 const (
-	chartWidth  = 960
+	chartWidth  = 1080
 	labelWidth  = 230
 	plotWidth   = 560
 	barHeight   = 13
@@ -167,7 +167,7 @@ func (r *report) writeSVG(w io.Writer) error {
 					fmt.Fprintf(&body, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/>`+"\n",
 						labelWidth, y, scale(v), barHeight, colorOf(s, 2-shade))
 				}
-				text(labelWidth+scale(p999)+4, y+11, "start", `font-size="11"`, fmt.Sprintf("%s  %.3g / %.3g / %.3g", s, p50, p99, p999))
+				text(labelWidth+scale(p999)+4, y+11, "start", `font-size="11"`, fmt.Sprintf("%s  %s / %s / %s", s, msLabel(p50), msLabel(p99), msLabel(p999)))
 				y += barHeight + barGap
 				drew = true
 			}
@@ -198,6 +198,17 @@ func finite(v float64) float64 {
 		return 0
 	}
 	return v
+}
+
+// msLabel formats milliseconds with about three significant digits.
+func msLabel(v float64) string {
+	switch {
+	case v < 10:
+		return fmt.Sprintf("%.2f", v)
+	case v < 100:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 func trimFloat(v float64) string {

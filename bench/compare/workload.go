@@ -148,7 +148,7 @@ func (rn *runner) measure(c caseSpec, system string, round int, s *sample) error
 	s.Metrics["start_s"] = startTime.Seconds()
 	ctx, cancel := context.WithTimeout(context.Background(), rn.o.caseTimeout)
 	defer cancel()
-	d := newDriver(srv)
+	d := newDriver(srv, rn.o.natsMaxPending)
 
 	began := time.Now()
 	if err := d.createTopic(ctx, topic, c.Partitions); err != nil {
@@ -163,6 +163,7 @@ func (rn *runner) measure(c caseSpec, system string, round int, s *sample) error
 	cfg.Acks = c.Acks
 	cfg.Producers = c.Producers
 	cfg.Consumers = c.Consumers
+	cfg.Linger = rn.o.linger
 
 	// phase runs cfg and keeps its result and the server's CPU time.
 	phase := func(name string, cfg loadgen.Config) (*loadgen.Result, float64, error) {
