@@ -89,6 +89,10 @@ type Broker struct {
 	scratchBufs sync.Pool           // fetch read buffers, reused (fetch.go)
 	frameBufs   sync.Pool           // large Produce request frames, reused (conn.go)
 
+	// brokerMetrics counts requests, traffic and fsyncs, and reads the
+	// logs at scrape time (metrics.go); immutable.
+	brokerMetrics *brokerMetrics
+
 	ctx    context.Context // cancelled on shutdown: long polls return
 	cancel context.CancelFunc
 
@@ -117,6 +121,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		cfg.Groups = group.DefaultConfig()
 	}
 	b := &Broker{cfg: cfg, logger: cfg.Logger, apis: newAPITable(), conns: map[*conn]struct{}{}}
+	b.brokerMetrics = newBrokerMetrics(b)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -148,6 +153,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		FS:        cfg.FS,
 		Logger:    b.logger.With("component", "storage"),
 		ConfigFor: b.parts.logConfigFor,
+		Commits:   b.brokerMetrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open logs: %w", err)
@@ -162,6 +168,9 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	}
 	b.txns.start()
 	if err = b.registerMetrics(); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if err = b.brokerMetrics.register(cfg.Metrics); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	b.wg.Go(b.acceptLoop)
@@ -266,6 +275,7 @@ func (b *Broker) Close(ctx context.Context) error {
 func (b *Broker) release() error {
 	var errs []error
 	b.unregisterMetrics()
+	b.brokerMetrics.unregister()
 	if b.txns != nil {
 		b.txns.close() // before the groups: its marker writers tell them of markers
 	}

@@ -111,6 +111,8 @@ const smallSection = 8 << 10
 
 func (c *conn) serve(ctx context.Context) {
 	defer c.nc.Close()
+	c.b.brokerMetrics.connectionOpened()
+	defer c.b.brokerMetrics.connectionClosed()
 	queue := make(chan *pending, maxInFlight)
 	var writer sync.WaitGroup
 	writer.Go(func() { c.writeLoop(queue) })
@@ -123,6 +125,7 @@ func (c *conn) serve(ctx context.Context) {
 	var lastProduce chan struct{} // the previous Produce's appended
 	for {
 		frame, err := c.readFrame(r)
+		received := time.Now() // for the request's latency (metrics.go)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
 				c.logger.Info("closing connection", "err", err)
@@ -167,6 +170,7 @@ func (c *conn) serve(ctx context.Context) {
 			if resp != nil {
 				p.out = c.b.encodeFrame(req, resp)
 			}
+			c.b.brokerMetrics.request(req.key, req.version, time.Since(received))
 			if req.key == int16(kmsg.Produce) {
 				// The batches are in the log and the response holds
 				// nothing of the request.

@@ -174,6 +174,7 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 				sp.RecordBatches = []byte{}
 				if rd.sec.Len() > 0 {
 					out.sets = append(out.sets, fetchSet{topic: i, partition: j, sec: rd.sec})
+					targets[i][j].part.traffic.fetched(&rd.sec) // BytesOut (metrics.go)
 				}
 				if readCommitted {
 					sp.AbortedTransactions = abortedInRead(targets[i][j], rd)

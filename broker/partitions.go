@@ -19,6 +19,9 @@ type partition struct {
 	// producers is the producer state (producers.go): sequence checks that
 	// make a retried batch be written once, and ongoing transactions.
 	producers *producerTable
+	// traffic counts the topic's bytes and records in and out, shared by
+	// its partitions (metrics.go); immutable.
+	traffic *topicTraffic
 }
 
 // partitions keeps the partition logs in step with the metadata image:
@@ -133,7 +136,8 @@ func (ps *partitions) reconcile(img *metadata.Image) {
 			ps.b.logger.Error("writing partition metadata", "partition", tp, "err", err)
 			continue
 		}
-		ps.byTP[tp] = &partition{tp: tp, topicID: t.ID, log: l, producers: openProducerTable(l, ps.b.logger)}
+		ps.byTP[tp] = &partition{tp: tp, topicID: t.ID, log: l, producers: openProducerTable(l, ps.b.logger),
+			traffic: ps.b.brokerMetrics.topic(t.ID, tp.Topic)}
 	}
 }
 

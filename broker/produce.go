@@ -216,7 +216,7 @@ func waitDurable(results [][]produced, timeoutMs int32) {
 }
 
 // produceBatch checks one partition's records and appends them.
-func (b *Broker) produceBatch(img *metadata.Image, version int16, topic string, p int32, batch []byte) produced {
+func (b *Broker) produceBatch(img *metadata.Image, version int16, topic string, p int32, batch []byte) (out produced) {
 	t := img.Topics[topic]
 	if t == nil || p < 0 || int(p) >= len(t.Partitions) {
 		return produced{err: fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topic, p)}
@@ -232,6 +232,7 @@ func (b *Broker) produceBatch(img *metadata.Image, version int16, topic string, 
 	if err != nil {
 		return produced{err: err}
 	}
+	defer part.traffic.produced(&out, len(batch), h.NumRecords) // BytesIn, MessagesIn (metrics.go)
 	cfg := part.log.Config()
 	if int64(len(batch)) > cfg.MaxMessageBytes {
 		return produced{err: fmt.Errorf("%w: the batch is %d bytes, max.message.bytes is %d",
