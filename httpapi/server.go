@@ -57,7 +57,13 @@ func Start(cfg Config) (*Server, error) {
 		done:     make(chan struct{}),
 	}
 	s.registry.MustRegister(
-		collectors.NewGoCollector(),
+		// The MemStats metrics (go_memstats_*, go_gc_duration_seconds) and,
+		// from runtime/metrics, the GC's (go_gc_*) and the scheduler's,
+		// among them the stop-the-world pauses as histograms
+		// (go_sched_pauses_total_gc_seconds) and goroutine scheduling
+		// latency (go_sched_latencies_seconds).
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.MetricsGC, collectors.MetricsScheduler)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	s.srv = &http.Server{

@@ -90,7 +90,8 @@ func TestMetricsServesOwnRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parse metrics: %v", err)
 	}
-	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "samsa_test_total"} {
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "samsa_test_total",
+		"go_gc_duration_seconds", "go_sched_pauses_total_gc_seconds", "go_gc_cycles_total_gc_cycles_total"} {
 		if _, ok := families[name]; !ok {
 			t.Errorf("metric %s missing", name)
 		}
