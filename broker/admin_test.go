@@ -622,7 +622,7 @@ func TestDeleteTopics(t *testing.T) {
 		t.Errorf("topics left: %v", topics.Names())
 	}
 	for _, tp := range sb.Broker().Store().Partitions() {
-		if tp.Topic != "kept" && tp.Topic != "__consumer_offsets" {
+		if tp.Topic != "kept" && !isInternalTopic(tp.Topic) {
 			t.Errorf("log %s outlived its topic", tp)
 		}
 	}
