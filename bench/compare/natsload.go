@@ -36,7 +36,9 @@ import (
 //     "<topic>.>" when it reads them all.
 //   - Timestamps, pacing at a target rate (coordinated omission) and the
 //     latency histograms work as in package loadgen: the first 8 bytes of
-//     every value are the intended send time.
+//     every value are the intended send time. A producer that has fallen
+//     behind its target rate stops sending once twice the duration has
+//     passed, as the harness makes the Kafka producers do.
 const (
 	natsMaxPending   = 4000 // nats.go's default for async publishes; -nats-max-pending
 	natsFlushTimeout = 30 * time.Second
@@ -247,6 +249,11 @@ func (r *natsRun) producer(ctx context.Context, id int, n int64, deadline time.T
 			}
 		}
 		if ctx.Err() != nil || (!deadline.IsZero() && !intended.Before(deadline)) {
+			break
+		}
+		if rate > 0 && !deadline.IsZero() && time.Since(deadline) > r.cfg.Duration {
+			// Too far behind the target rate: stop sending, as a Kafka
+			// phase does (see runner.measure).
 			break
 		}
 		value := make([]byte, len(payload))

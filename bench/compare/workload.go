@@ -169,7 +169,18 @@ func (rn *runner) measure(c caseSpec, system string, round int, s *sample) error
 	phase := func(name string, cfg loadgen.Config) (*loadgen.Result, float64, error) {
 		u0 := srv.usage()
 		prof := rn.profile(srv, fmt.Sprintf("%s-%s-r%d-%s", system, strings.ReplaceAll(c.ID, "/", "_"), round, name), cfg)
-		res, err := d.run(ctx, cfg)
+		runCtx := ctx
+		if cfg.Rate > 0 && cfg.Duration > 0 {
+			// At a target rate loadgen sends rate × duration records
+			// however long that takes; a system that cannot keep up
+			// would stretch the run without end. Stop it after twice
+			// the duration (plus time to drain): it sent fewer records,
+			// and its MB/s says so.
+			var cancel context.CancelFunc
+			runCtx, cancel = context.WithTimeout(ctx, 2*cfg.Duration+45*time.Second)
+			defer cancel()
+		}
+		res, err := d.run(runCtx, cfg)
 		<-prof
 		u1 := srv.usage()
 		if err != nil {
