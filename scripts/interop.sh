@@ -3,7 +3,9 @@
 # Go against it: kcat (-L, produce, consume), confluent-kafka (librdkafka)
 # and kafka-python, each producing and consuming records with keys and
 # headers; kcat's balanced consumer (-G) and a confluent-kafka consumer
-# group each resume from the offsets they committed. Installs the clients with apt-get when missing. Exits non-zero on
+# group each resume from the offsets they committed; a confluent-kafka
+# transactional producer commits and aborts, and a read_committed consumer
+# sees only the committed records. Installs the clients with apt-get when missing. Exits non-zero on
 # any failure; the broker is stopped on exit.
 #
 # usage: scripts/interop.sh                 install what is missing, then run
@@ -102,8 +104,8 @@ want=$'k1|v1|source=kcat,trace=abc|0\nk2|v2|source=kcat,trace=abc|1\nk3|v3|sourc
 $got
 want
 $want"
-echo "$(timeout 30 kcat -b "$bootstrap" -L -t "$topic")" | grep -q "topic \"$topic\" with 1 partitions" ||
-  fail "kcat -L -t $topic: topic not listed"
+meta=$(timeout 30 kcat -b "$bootstrap" -L -t "$topic") || fail "kcat -L -t $topic: exit $?"
+grep -q "topic \"$topic\" with 1 partitions" <<<"$meta" || fail "kcat -L -t $topic: topic not listed: $meta"
 
 log "kcat -G balanced consumer resumes from its commits"
 topic=interop-kcat-group
@@ -141,6 +143,9 @@ timeout 120 "$PY" scripts/interop/confluent_roundtrip.py "$bootstrap" interop-co
 log "confluent-kafka consumer group resumes from its commits"
 timeout 180 "$PY" scripts/interop/confluent_group.py "$bootstrap" interop-confluent-group ||
   fail "confluent-kafka consumer group: exit $?"
+log "confluent-kafka transactions: commit, abort, read_committed"
+timeout 120 "$PY" scripts/interop/confluent_transactions.py "$bootstrap" interop-confluent-txn ||
+  fail "confluent-kafka transactions: exit $?"
 log "kafka-python round trip"
 timeout 120 "$PY" scripts/interop/kafka_python_roundtrip.py "$bootstrap" interop-kafka-python ||
   fail "kafka-python round trip: exit $?"
