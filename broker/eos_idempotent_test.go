@@ -25,7 +25,9 @@ func TestEOSIdempotentProducerSurvivesCutConnections(t *testing.T) {
 		topic      = "eos-idem-cut"
 		partitions = 4
 		keys       = 40
-		n          = 3000
+		n          = 2000 // records per round
+		minCuts    = 3
+		maxRounds  = 10
 	)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("cut schedule seed %d", seed)
@@ -62,17 +64,26 @@ func TestEOSIdempotentProducerSurvivesCutConnections(t *testing.T) {
 		offset    int64
 		err       error
 	}
-	acks := make([]ack, n)
-	var acked sync.WaitGroup
-	for i := range n {
-		r := &kgo.Record{Key: fmt.Appendf(nil, "key-%02d", i%keys), Value: []byte(strconv.Itoa(i))}
-		acked.Add(1)
-		cl.Produce(deadlineCtx(t), r, func(r *kgo.Record, err error) {
-			acks[i] = ack{r.Partition, r.Offset, err}
-			acked.Done()
-		})
+	// Produce in rounds of n records until both kinds of cut have
+	// happened a few times: the test proves nothing without them.
+	var acks []ack
+	for round := 0; cutter.torn.Load() < minCuts || cutter.lost.Load() < minCuts; round++ {
+		if round == maxRounds {
+			t.Fatalf("too few cuts after %d records: %d torn, %d lost", len(acks), cutter.torn.Load(), cutter.lost.Load())
+		}
+		first := len(acks)
+		acks = append(acks, make([]ack, n)...)
+		var acked sync.WaitGroup
+		for i := first; i < len(acks); i++ {
+			r := &kgo.Record{Key: fmt.Appendf(nil, "key-%02d", i%keys), Value: []byte(strconv.Itoa(i))}
+			acked.Add(1)
+			cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+				acks[i] = ack{r.Partition, r.Offset, err}
+				acked.Done()
+			})
+		}
+		acked.Wait()
 	}
-	acked.Wait()
 	stopCutting()
 	cutting.Wait()
 	t.Logf("%d Produce requests torn, %d answered and lost, %d connections cut",
@@ -109,12 +120,8 @@ func TestEOSIdempotentProducerSurvivesCutConnections(t *testing.T) {
 			t.Fatalf("record %d acknowledged at %d-%d; found at %d-%d (%v)", i, a.partition, a.offset, w>>32, w&(1<<32-1), ok)
 		}
 	}
-	if total != n {
-		t.Fatalf("%d records in the log, want %d", total, n)
-	}
-	// The test proves nothing unless both kinds of cut happened.
-	if cutter.torn.Load() < 3 || cutter.lost.Load() < 3 {
-		t.Fatalf("too few cuts to mean anything: %d torn, %d lost", cutter.torn.Load(), cutter.lost.Load())
+	if total != len(acks) {
+		t.Fatalf("%d records in the log, want %d", total, len(acks))
 	}
 }
 
