@@ -220,9 +220,8 @@ func benchRead(b *testing.B, l *Log) {
 //   - all: one call to WaitDurableAll for the n logs, as one produce request
 //     for n partitions does (the broker's produce path).
 //
-// It compares an fsync per log, one after another (SyncFSThreshold 0,
-// SyncParallelism 1), with one syncfs
-// (SyncFSThreshold 1). ns/op is a whole wave; commit-ms/wave is the
+// It compares an fsync per log, one after another (SyncFSThreshold 0),
+// with one syncfs (SyncFSThreshold 1). ns/op is a whole wave; commit-ms/wave is the
 // waiting part alone.
 func BenchmarkGroupCommit(b *testing.B) {
 	type mode struct {
@@ -259,7 +258,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 }
 
 func benchGroupCommit(b *testing.B, root string, n, threshold, neighbourMiB int, waitAll bool) {
-	c := NewCommitter(CommitterOptions{FS: vfs.Default, Dir: root, SyncFSThreshold: threshold, SyncParallelism: 1})
+	c := NewCommitter(CommitterOptions{FS: vfs.Default, Dir: root, SyncFSThreshold: threshold})
 	logs := make([]*Log, n)
 	batches := make([][]byte, n)
 	batch := benchBatch(b, 1<<10, 100)
@@ -375,11 +374,11 @@ func BenchmarkGroupCommitRequests(b *testing.B) {
 		{"syncfs/pipeline=1", CommitterOptions{SyncFSThreshold: 1}},
 		{"syncfs/pipeline=1/writeback", CommitterOptions{SyncFSThreshold: 1, Writeback: true}},
 		{"syncfs/pipeline=2/writeback", CommitterOptions{SyncFSThreshold: 1, Pipeline: 2, Writeback: true}},
-		{"fsync-serial/pipeline=1", CommitterOptions{SyncParallelism: 1}},
-		{"fsync-parallel/pipeline=1", CommitterOptions{}},
-		{"fsync-parallel/pipeline=1/writeback", CommitterOptions{Writeback: true}},
-		{"fsync-parallel/pipeline=2", CommitterOptions{Pipeline: 2}},
-		{"fsync-parallel/pipeline=2/writeback", CommitterOptions{Pipeline: 2, Writeback: true}},
+		{"fsync-serial/pipeline=1", CommitterOptions{}},
+		{"fsync-parallel/pipeline=1", CommitterOptions{SyncParallelism: 32}},
+		{"fsync-parallel/pipeline=1/writeback", CommitterOptions{SyncParallelism: 32, Writeback: true}},
+		{"fsync-parallel/pipeline=2", CommitterOptions{SyncParallelism: 32, Pipeline: 2}},
+		{"fsync-parallel/pipeline=2/writeback", CommitterOptions{SyncParallelism: 32, Pipeline: 2, Writeback: true}},
 	}
 	for _, n := range []int{16, 100} {
 		for _, kib := range []int{32, 128} {

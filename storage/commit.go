@@ -26,11 +26,16 @@ import (
 // its fsyncs overlap the previous round's (measured: no clear gain on a
 // shared disk, see docs/benchmarks.md).
 //
-// A round fsyncs its logs' files in parallel, up to SyncParallelism at once
-// (ext4 serves concurrent fdatasyncs with one journal commit where they
-// meet). A round that covers at least SyncFSThreshold logs makes them
-// durable with one syncfs(2) of the whole filesystem instead, when the
-// filesystem offers it.
+// A round fsyncs its logs' files one after another, or up to
+// SyncParallelism at once (ext4 serves concurrent fdatasyncs with one
+// journal commit where they meet; each blocks an OS thread). A round that
+// covers at least SyncFSThreshold logs makes them durable with one
+// syncfs(2) of the whole filesystem instead, when the filesystem offers it.
+//
+// A Store uses neither Writeback, Pipeline nor SyncParallelism: on the
+// measured (shared) disk none was clearly faster at 16 partitions, and
+// parallel fdatasync with writeback cost a third more broker CPU per GB
+// (docs/benchmarks.md, "Rerun for 16-partition produce").
 //
 // A log's durable point only rises, to the end the log had when a round
 // took it, once that round's sync succeeded: a round takes the log end
@@ -76,16 +81,12 @@ type CommitterOptions struct {
 	// Pipeline is how many rounds may run at once; zero or less means 1.
 	Pipeline int
 	// SyncParallelism is how many files one round fsyncs at once; zero or
-	// less means DefaultSyncParallelism.
+	// less means 1, one after another.
 	SyncParallelism int
 	// Writeback has each waiter start the writeback of its logs' new data
 	// before it waits, so that it overlaps the round in flight.
 	Writeback bool
 }
-
-// DefaultSyncParallelism bounds the fsyncs one round issues at once: each
-// blocks an OS thread.
-const DefaultSyncParallelism = 32
 
 // NewCommitter returns a Committer for logs on one filesystem.
 func NewCommitter(opts CommitterOptions) *Committer {
@@ -94,11 +95,8 @@ func NewCommitter(opts CommitterOptions) *Committer {
 		dir:         opts.Dir,
 		threshold:   opts.SyncFSThreshold,
 		pipeline:    max(opts.Pipeline, 1),
-		parallelism: opts.SyncParallelism,
+		parallelism: max(opts.SyncParallelism, 1),
 		writeback:   opts.Writeback,
-	}
-	if c.parallelism <= 0 {
-		c.parallelism = DefaultSyncParallelism
 	}
 	c.cond.L = &c.mu
 	return c

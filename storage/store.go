@@ -71,14 +71,13 @@ type StoreOptions struct {
 }
 
 // DefaultSyncFSThreshold is the number of logs in one group commit round
-// from which a Store's rounds use one syncfs(2) instead of an fdatasync per
-// log (issued in parallel, with the writeback started by the waiters). On
-// the measured disk, shared with other writers, parallel fdatasyncs were as
-// fast as syncfs or faster at 16 logs per round and syncfs faster at 100
-// (against fdatasyncs one after another, syncfs was faster from 2 logs per
-// round and 13 times at 10,000); see docs/benchmarks.md, section 4 and the
-// broker section's rerun for 16-partition produce.
-const DefaultSyncFSThreshold = 32
+// from which a Store's rounds use one syncfs(2) instead of an fsync per log.
+// On the measured disk syncfs was slower at one log per round and faster
+// from two on (13 times at 10,000); see docs/benchmarks.md, section 4.
+// fdatasyncs issued in parallel, with early writeback, were not clearly
+// faster at 16 logs and slower at 100 (the broker section's rerun for
+// 16-partition produce).
+const DefaultSyncFSThreshold = 4
 
 // Store is a data directory of partition logs, one directory each, named
 // <topic>-<partition>. It shares one Committer among them, runs retention
@@ -131,7 +130,7 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 	s := &Store{
 		dir:       dir,
 		opts:      opts,
-		committer: NewCommitter(CommitterOptions{FS: fs, Dir: dir, SyncFSThreshold: opts.SyncFSThreshold, Writeback: true}),
+		committer: NewCommitter(CommitterOptions{FS: fs, Dir: dir, SyncFSThreshold: opts.SyncFSThreshold}),
 		logs:      map[TopicPartition]*Log{},
 	}
 	_, err := fs.Stat(filepath.Join(dir, cleanShutdownName))
