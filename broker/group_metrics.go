@@ -114,24 +114,27 @@ func groupMembers(c *group.Coordinator, id, typ, state string) int {
 	}
 }
 
-// registerMetrics registers the group collector with cfg.Metrics, if set.
+// registerMetrics registers the broker's collectors (consumer groups,
+// group commit: commit_metrics.go) with cfg.Metrics, if set.
 func (b *Broker) registerMetrics() error {
 	if b.cfg.Metrics == nil {
 		return nil
 	}
-	gc := newGroupCollector(b)
-	if err := b.cfg.Metrics.Register(gc); err != nil {
-		return err
+	for _, c := range []prometheus.Collector{newGroupCollector(b), newCommitCollector(b.store.Committer())} {
+		if err := b.cfg.Metrics.Register(c); err != nil {
+			b.unregisterMetrics()
+			return err
+		}
+		b.metrics = append(b.metrics, c)
 	}
-	b.metrics = gc
 	return nil
 }
 
 // unregisterMetrics removes what registerMetrics registered, so that a
 // broker restarted in the same process can register again.
 func (b *Broker) unregisterMetrics() {
-	if b.metrics != nil {
-		b.cfg.Metrics.Unregister(b.metrics)
-		b.metrics = nil
+	for _, c := range b.metrics {
+		b.cfg.Metrics.Unregister(c)
 	}
+	b.metrics = nil
 }

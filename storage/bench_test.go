@@ -220,8 +220,8 @@ func benchRead(b *testing.B, l *Log) {
 //   - all: one call to WaitDurableAll for the n logs, as one produce request
 //     for n partitions does (the broker's produce path).
 //
-// It compares an fsync per log (SyncFSThreshold 0) with one syncfs
-// (SyncFSThreshold 1). ns/op is a whole wave; commit-ms/wave is the
+// It compares an fsync per log, one after another (SyncFSThreshold 0),
+// with one syncfs (SyncFSThreshold 1). ns/op is a whole wave; commit-ms/wave is the
 // waiting part alone.
 func BenchmarkGroupCommit(b *testing.B) {
 	type mode struct {
@@ -354,6 +354,102 @@ func benchGroupCommit(b *testing.B, root string, n, threshold, neighbourMiB int,
 	b.ReportMetric(commit.Seconds()*1e3/float64(b.N), "commit-ms/wave")
 	b.ReportMetric(float64(rounds)/float64(b.N), "rounds/wave")
 	b.ReportMetric(float64(st.LogsSynced-before.LogsSynced)/float64(max(rounds, 1)), "logs/round")
+}
+
+// BenchmarkGroupCommitRequests models the broker under a producer that
+// keeps several acks=all requests in flight, each covering every partition:
+// 5 goroutines each append one batch to each of the n logs and call
+// WaitDurableAll, over and over. One op is one such request; ns/op is the
+// time per request across all of them (lower is more throughput). It
+// compares one syncfs per round with fdatasyncs issued in parallel (serial:
+// one after another), one round at a time (pipeline=1) or the next round
+// starting while one runs (pipeline=2), and with or without waiters
+// starting the writeback of their data before they wait (writeback).
+func BenchmarkGroupCommitRequests(b *testing.B) {
+	type mode struct {
+		name string
+		opts CommitterOptions
+	}
+	modes := []mode{
+		{"syncfs/pipeline=1", CommitterOptions{SyncFSThreshold: 1}},
+		{"syncfs/pipeline=1/writeback", CommitterOptions{SyncFSThreshold: 1, Writeback: true}},
+		{"syncfs/pipeline=2/writeback", CommitterOptions{SyncFSThreshold: 1, Pipeline: 2, Writeback: true}},
+		{"fsync-serial/pipeline=1", CommitterOptions{}},
+		{"fsync-parallel/pipeline=1", CommitterOptions{SyncParallelism: 32}},
+		{"fsync-parallel/pipeline=1/writeback", CommitterOptions{SyncParallelism: 32, Writeback: true}},
+		{"fsync-parallel/pipeline=2", CommitterOptions{SyncParallelism: 32, Pipeline: 2}},
+		{"fsync-parallel/pipeline=2/writeback", CommitterOptions{SyncParallelism: 32, Pipeline: 2, Writeback: true}},
+	}
+	for _, n := range []int{16, 100} {
+		for _, kib := range []int{32, 128} {
+			b.Run(fmt.Sprintf("partitions=%d/batch=%dKiB", n, kib), func(b *testing.B) {
+				root := benchRoot(b)
+				for _, m := range modes {
+					b.Run(m.name, func(b *testing.B) {
+						opts := m.opts
+						opts.FS, opts.Dir = vfs.Default, root
+						benchGroupCommitRequests(b, root, NewCommitter(opts), n, kib<<10, 5)
+					})
+				}
+			})
+		}
+	}
+}
+
+func benchGroupCommitRequests(b *testing.B, root string, c *Committer, n, batchBytes, requests int) {
+	logs := make([]*Log, n)
+	batch := benchBatch(b, batchBytes, 100)
+	for i := range logs {
+		logs[i] = openBench(b, partitionDir(root, i), DefaultConfig(), Options{Committer: c, Clean: true})
+	}
+	defer func() {
+		for _, l := range logs {
+			l.Close()
+		}
+	}()
+	request := func(batches [][]byte, ends []int64) {
+		for i, l := range logs {
+			res, err := l.Append(batches[i])
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			ends[i] = res.LastOffset + 1
+		}
+		if err := WaitDurableAll(logs, ends); err != nil {
+			b.Error(err)
+		}
+	}
+	newBatches := func() [][]byte {
+		bs := make([][]byte, n)
+		for i := range bs {
+			bs[i] = append([]byte(nil), batch...)
+		}
+		return bs
+	}
+	request(newBatches(), make([]int64, n)) // warm-up: creates the files
+	syncAll()
+	before := c.Stats()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.SetBytes(int64(n * batchBytes))
+	b.ResetTimer()
+	for range requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batches, ends := newBatches(), make([]int64, n)
+			for next.Add(1) <= int64(b.N) {
+				request(batches, ends)
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	st := c.Stats()
+	rounds := st.Rounds - before.Rounds
+	b.ReportMetric(float64(rounds)/float64(b.N), "rounds/request")
+	b.ReportMetric((st.SyncTime-before.SyncTime).Seconds()*1e3/float64(max(rounds, 1)), "ms/round")
 }
 
 // BenchmarkReopen (with -storage.bigbench) writes 100 partitions of 100 MiB

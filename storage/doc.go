@@ -90,10 +90,14 @@
 // Kafka's is to leave flushing to the OS) fsyncs before WaitDurable returns,
 // with group commit: one caller at a time runs an fsync round for every log
 // that asked since the previous round began, across all the logs of a Store,
-// so one fsync covers every append that arrived while the previous one ran.
-// A round of at least DefaultSyncFSThreshold logs uses one syncfs(2) instead
-// of an fsync per file (StoreOptions.SyncFSThreshold; measured faster from two
-// logs per round). flush.messages=N>1 fsyncs after N records,
+// so one fsync covers every append that arrived while the previous one ran
+// (the Committer can also overlap rounds, fsync files in parallel and have
+// waiters start their writeback early; a Store does none of these, measured
+// no faster). A round fdatasyncs its files one after another, or, from
+// DefaultSyncFSThreshold logs on, makes them durable with one syncfs(2)
+// (StoreOptions.SyncFSThreshold; measured faster from two logs per round).
+// A log's durable point rises only to the log end a round took before its
+// sync, once that sync succeeded. flush.messages=N>1 fsyncs after N records,
 // flush.ms=T at least every T; under those policies WaitDurable does not wait,
 // and an append is durable only once a flush has covered it. A segment that
 // rolls is fsynced with its indexes in the background, whatever the policy

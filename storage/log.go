@@ -348,29 +348,54 @@ func (l *Log) timedFlush() {
 	}
 }
 
-// syncTarget returns, for the committer, the log end offset and the active
-// segment (referenced) whose fsync makes it durable.
 // syncTarget sets, for the committer, the log end offset and the segments
 // (referenced) whose fsync makes it durable: the active one, and any sealed
 // one whose background fsync has not finished.
-func (l *Log) syncTarget(cs *commitState) {
+func (l *Log) syncTarget(p *syncPoint) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	cs.segs, cs.rerr = cs.segs[:0], nil
+	p.segs, p.err = p.segs[:0], nil
+	p.truncations = l.commit.truncations
 	switch {
 	case l.failed != nil:
-		cs.rerr = l.failed
+		p.err = l.failed
 		return
 	case l.closed:
-		cs.target = l.next // Close synced everything
+		p.target = l.next // Close synced everything
 		return
 	}
-	for _, s := range append(l.unsynced, l.active()) {
+	// Not append(l.unsynced, …): rounds run this concurrently, under the
+	// read lock, and must not write into l.unsynced's array.
+	for _, s := range l.unsynced {
 		if s.acquire() {
-			cs.segs = append(cs.segs, s)
+			p.segs = append(p.segs, s)
 		}
 	}
-	cs.target = l.next
+	if s := l.active(); s.acquire() {
+		p.segs = append(p.segs, s)
+	}
+	p.target = l.next
+}
+
+// startWriteback asks the kernel to start writing the active segment's
+// dirty data back, without waiting, so that the fsync round that will cover
+// it has less left to write when it runs.
+func (l *Log) startWriteback() {
+	l.mu.RLock()
+	var s *segment
+	if !l.closed && l.failed == nil {
+		if a := l.active(); a.acquire() {
+			s = a
+		}
+	}
+	l.mu.RUnlock()
+	if s == nil {
+		return
+	}
+	if w, ok := s.log.(vfs.WritebackStarter); ok {
+		_ = w.StartWriteback() // a hint; the round's sync reports errors
+	}
+	s.release()
 }
 
 // segmentIndexLocked returns the index of the segment holding offset: the

@@ -77,6 +77,9 @@ type StoreOptions struct {
 // from which a Store's rounds use one syncfs(2) instead of an fsync per log.
 // On the measured disk syncfs was slower at one log per round and faster
 // from two on (13 times at 10,000); see docs/benchmarks.md, section 4.
+// fdatasyncs issued in parallel, with early writeback, were not clearly
+// faster at 16 logs and slower at 100 (the broker section's rerun for
+// 16-partition produce).
 const DefaultSyncFSThreshold = 4
 
 // Store is a data directory of partition logs, one directory each, named

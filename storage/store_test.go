@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -293,5 +294,74 @@ func TestWaitDurableAllSyncsManyLogsInOneRound(t *testing.T) {
 		if l.Offsets().LogEnd != 2 {
 			t.Fatalf("partition %d lost its durable append", i)
 		}
+	}
+}
+
+// The Committer's options (rounds at once, parallel fsyncs, early
+// writeback) change how rounds run, not what they promise: under
+// concurrent waiters, everything acknowledged survives a crash.
+func TestGroupCommitOptionsKeepAcknowledgedAppends(t *testing.T) {
+	for _, opts := range []CommitterOptions{
+		{Pipeline: 2},
+		{SyncParallelism: 4},
+		{Pipeline: 2, SyncParallelism: 4, Writeback: true},
+		{Pipeline: 3, SyncFSThreshold: 3},
+	} {
+		t.Run(fmt.Sprintf("%+v", opts), func(t *testing.T) {
+			fs := vfs.NewCrashableMem()
+			opts.FS, opts.Dir = fs, "/data"
+			c := NewCommitter(opts)
+			logs := make([]*Log, 6)
+			for i := range logs {
+				l, err := Open(fmt.Sprintf("/data/o-%d", i), DefaultConfig(), Options{FS: fs, Committer: c, Logger: quietLogger()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Close()
+				logs[i] = l
+			}
+			var mu sync.Mutex
+			acked := make([]int64, len(logs)) // the highest acknowledged end per log; guarded by mu
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					ends := make([]int64, len(logs))
+					for range 20 {
+						for i, l := range logs {
+							res, err := l.Append(valueBatch(t, 1, 1, "o"))
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							ends[i] = res.LastOffset + 1
+						}
+						if err := WaitDurableAll(logs, ends); err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						for i, e := range ends {
+							acked[i] = max(acked[i], e)
+						}
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			crashed := fs.CrashClone(vfs.CrashOptions{})
+			for i := range logs {
+				l, err := Open(fmt.Sprintf("/data/o-%d", i), DefaultConfig(), Options{FS: crashed, Logger: quietLogger()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := l.Offsets().LogEnd; got < acked[i] {
+					t.Errorf("log %d: end after crash %d, below the acknowledged %d", i, got, acked[i])
+				}
+				l.Close()
+			}
+			if st := c.Stats(); st.Rounds == 0 {
+				t.Errorf("stats %+v: no rounds", st)
+			}
+		})
 	}
 }

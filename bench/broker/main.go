@@ -56,6 +56,10 @@ type run struct {
 	ConsumeTime time.Duration
 	ConsumeCPU  time.Duration // broker CPU during the consume phase
 	PeakRSS     int64         // VmHWM at the end of the run, bytes
+	// Samsa's group commit during the produce phase (from /metrics):
+	// rounds, logs covered summed over rounds, and time spent syncing.
+	FlushRounds, FlushLogs int64
+	FlushTime              time.Duration
 	// RSS at the end of the run, split as /proc/<pid>/status does:
 	// anonymous memory, and pages of mapped files.
 	RSSAnon, RSSFile int64
@@ -173,9 +177,9 @@ func benchmark(o options) error {
 				if err != nil {
 					return fmt.Errorf("%s %s round %d: %w", b, c, round, err)
 				}
-				log.Printf("%s %s round %d: produce %.0f rec/s (p50 %v p99 %v, %.2f CPU s/GB), consume %.0f rec/s (%.2f CPU s/GB), peak RSS %.0f MiB (at the end: anon %.0f MiB, file %.0f MiB); load %s",
+				log.Printf("%s %s round %d: produce %.0f rec/s (p50 %v p99 %v, %.2f CPU s/GB%s), consume %.0f rec/s (%.2f CPU s/GB), peak RSS %.0f MiB (at the end: anon %.0f MiB, file %.0f MiB); load %s",
 					b, c, round, r.produceRate(), r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond),
-					r.produceCPUPerGB(), r.consumeRate(), r.consumeCPUPerGB(), mib(r.PeakRSS), mib(r.RSSAnon), mib(r.RSSFile), r.Load)
+					r.produceCPUPerGB(), r.flushSummary(), r.consumeRate(), r.consumeCPUPerGB(), mib(r.PeakRSS), mib(r.RSSAnon), mib(r.RSSFile), r.Load)
 				runs = append(runs, r)
 			}
 		}
@@ -257,6 +261,10 @@ func measure(o options, broker string, c config, round int) (run, error) {
 	if err != nil {
 		return r, err
 	}
+	flush0, err := p.flushStats()
+	if err != nil {
+		return r, err
+	}
 	profDone := p.profile(o, name+"-produce", o.duration)
 	pr, err := produce(ctx, p.addr, topic, c.Acks, c.Partitions, o.duration)
 	if err != nil {
@@ -269,6 +277,11 @@ func measure(o options, broker string, c config, round int) (run, error) {
 	}
 	r.Produced, r.ProduceTime, r.P50, r.P99 = pr.records, pr.elapsed, pr.p50, pr.p99
 	r.ProduceCPU = cpu1 - cpu0
+	flush1, err := p.flushStats()
+	if err != nil {
+		return r, err
+	}
+	r.FlushRounds, r.FlushLogs, r.FlushTime = flush1.rounds-flush0.rounds, flush1.logs-flush0.logs, flush1.time-flush0.time
 
 	want := pr.records + int64(c.Partitions) // the warmup records too
 	if r.ConsumeTime, err = consume(ctx, p.addr, topic, want); err != nil {

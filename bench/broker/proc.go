@@ -247,3 +247,44 @@ func buildBinaries(dir string) (samsaBin, kfakeBin string, err error) {
 	}
 	return samsaBin, kfakeBin, nil
 }
+
+// flushCounters are Samsa's group commit counters (broker/commit_metrics.go).
+type flushCounters struct {
+	rounds, logs int64
+	time         time.Duration
+}
+
+// flushStats reads the group commit counters from Samsa's /metrics; zero
+// for kfake.
+func (p *brokerProc) flushStats() (flushCounters, error) {
+	var fc flushCounters
+	if p.httpAddr == "" {
+		return fc, nil
+	}
+	resp, err := http.Get("http://" + p.httpAddr + "/metrics")
+	if err != nil {
+		return fc, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "samsa_log_flush_rounds_total":
+			fc.rounds = int64(v)
+		case "samsa_log_flush_logs_total":
+			fc.logs = int64(v)
+		case "samsa_log_flush_seconds_total":
+			fc.time = time.Duration(v * float64(time.Second))
+		}
+	}
+	return fc, sc.Err()
+}

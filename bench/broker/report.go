@@ -15,6 +15,17 @@ func (r run) gb() float64              { return float64(r.Produced) * recordSize
 func (r run) produceCPUPerGB() float64 { return r.ProduceCPU.Seconds() / r.gb() }
 func (r run) consumeCPUPerGB() float64 { return r.ConsumeCPU.Seconds() / r.gb() }
 
+// flushSummary describes Samsa's group commit rounds during the produce
+// phase, for the progress log; empty when there were none (kfake, acks=1).
+func (r run) flushSummary() string {
+	if r.FlushRounds == 0 {
+		return ""
+	}
+	n := float64(r.FlushRounds)
+	return fmt.Sprintf("; %.0f fsync rounds/s, %.1f logs and %.2f ms each",
+		n/r.ProduceTime.Seconds(), float64(r.FlushLogs)/n, r.FlushTime.Seconds()*1e3/n)
+}
+
 // metric is one column of the report.
 type metric struct {
 	name   string

@@ -201,7 +201,8 @@ func checkMetrics(t *testing.T, httpBase string) {
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
-	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "process_open_fds"} {
+	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "process_open_fds",
+		"samsa_log_flush_rounds_total", "samsa_log_flush_logs_total", "samsa_log_flush_syncfs_rounds_total", "samsa_log_flush_seconds_total"} {
 		if _, ok := families[name]; !ok {
 			t.Errorf("/metrics lacks %s", name)
 		}

@@ -53,3 +53,12 @@ func control(f *os.File, name string, op func(fd int) error) error {
 	}
 	return nil
 }
+
+// StartWriteback starts writeback of the file's dirty pages with
+// sync_file_range(2) (SYNC_FILE_RANGE_WRITE, whole file) and does not wait
+// for it. Writeback errors stay for the next fdatasync to report.
+func (o osFile) StartWriteback() error {
+	return control(o.f, "sync_file_range", func(fd int) error {
+		return unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	})
+}

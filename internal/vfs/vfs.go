@@ -80,3 +80,11 @@ type OSFiler interface {
 type FSSyncer interface {
 	SyncFS(dir string) error
 }
+
+// WritebackStarter is implemented by files that can start writing their
+// dirty data to the device without waiting for it (Linux
+// sync_file_range(2) with SYNC_FILE_RANGE_WRITE). It makes nothing durable:
+// it only leaves a later Sync less to write.
+type WritebackStarter interface {
+	StartWriteback() error
+}
