@@ -7,19 +7,29 @@ package broker_test
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// errCut is what a cut connection returns to the client.
-var errCut = errors.New("eos test: connection cut")
+// What a cut connection returns to the client: the errors a connection
+// reset by the peer gives, so that the client treats them as it would a
+// real network failure.
+var (
+	errCutWrite = &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}
+	errCutRead  = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	errCutDial  = &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+)
 
-// eosCutter dials connections that it may cut. Each Produce request a
-// connection writes is, at random:
+// eosCutter dials connections that it may cut. Each request of the APIs
+// it cuts (Produce unless told otherwise) that a connection writes is, at
+// random:
 //   - torn: a random prefix of it is written and the connection closed, so
 //     the broker reads a truncated frame and must not apply it;
 //   - unanswered: written whole, and the connection closed as soon as the
@@ -32,10 +42,11 @@ var errCut = errors.New("eos test: connection cut")
 // also refuses every later dial, so that the client looks like a crashed
 // process to the broker.
 type eosCutter struct {
-	tornPct, unansweredPct int // per Produce request; immutable
+	tornPct, unansweredPct int            // per request cut; immutable
+	keys                   map[int16]bool // the API keys of the requests cut; immutable after newEOSCutter's caller sets it
 
-	torn atomic.Int64 // Produce requests torn
-	lost atomic.Int64 // Produce responses lost
+	torn atomic.Int64 // requests torn
+	lost atomic.Int64 // responses lost
 	cuts atomic.Int64 // connections closed by cutAll or kill
 
 	mu    sync.Mutex
@@ -48,6 +59,7 @@ func newEOSCutter(seed uint64, tornPct, unansweredPct int) *eosCutter {
 	return &eosCutter{
 		tornPct:       tornPct,
 		unansweredPct: unansweredPct,
+		keys:          map[int16]bool{int16(kmsg.Produce): true},
 		rng:           rand.New(rand.NewPCG(seed, seed^0x5eed)),
 		conns:         map[*eosConn]bool{},
 	}
@@ -59,7 +71,7 @@ func (c *eosCutter) dial(ctx context.Context, network, host string) (net.Conn, e
 	dead := c.dead
 	c.mu.Unlock()
 	if dead {
-		return nil, errCut
+		return nil, errCutDial
 	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, host)
@@ -71,13 +83,13 @@ func (c *eosCutter) dial(ctx context.Context, network, host string) (net.Conn, e
 	defer c.mu.Unlock()
 	if c.dead {
 		nc.Close()
-		return nil, errCut
+		return nil, errCutDial
 	}
 	c.conns[conn] = true
 	return conn, nil
 }
 
-// decide picks the fate of one Produce request of size n: how many of its
+// decide picks the fate of one request of size n: how many of its
 // bytes to write before cutting (-1: all, and do not cut), and whether to
 // lose its response.
 func (c *eosCutter) decide(n int) (tearAt int, loseResponse bool) {
@@ -130,13 +142,13 @@ type eosConn struct {
 // Write sees one whole request per call (kgo writes each request with one
 // Write): size, then the header's API key.
 func (c *eosConn) Write(b []byte) (int, error) {
-	if len(b) >= 6 && binary.BigEndian.Uint16(b[4:6]) == 0 && c.cutter.tornPct+c.cutter.unansweredPct > 0 { // Produce
+	if len(b) >= 6 && c.cutter.keys[int16(binary.BigEndian.Uint16(b[4:6]))] && c.cutter.tornPct+c.cutter.unansweredPct > 0 {
 		tearAt, lose := c.cutter.decide(len(b))
 		if tearAt >= 0 {
 			n, _ := c.Conn.Write(b[:tearAt])
 			c.close()
 			c.cutter.torn.Add(1)
-			return n, errCut
+			return n, errCutWrite
 		}
 		if lose {
 			c.loseNext.Store(true)
@@ -152,7 +164,7 @@ func (c *eosConn) Read(b []byte) (int, error) {
 	if n > 0 && c.loseNext.Load() {
 		c.close()
 		c.cutter.lost.Add(1)
-		return 0, errCut
+		return 0, errCutRead
 	}
 	return n, err
 }
