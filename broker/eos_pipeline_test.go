@@ -79,7 +79,6 @@ func startEOSPipeline(t *testing.T, sb *samsatest.Broker, in, out string, kill *
 		kgo.ConsumeTopics(in),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(),
 		kgo.SessionTimeout(2*time.Second), // a crashed instance holds up the next one's join this long
 		kgo.HeartbeatInterval(200*time.Millisecond),
 		kgo.RebalanceTimeout(10*time.Second),
