@@ -125,7 +125,7 @@ func TestTopicCommands(t *testing.T) {
 	checkGolden(t, "topic_create.txt", out)
 
 	// Creating again fails, unless --if-not-exists.
-	out, err := e.run(FormatText, func(p Printer) error {
+	_, err := e.run(FormatText, func(p Printer) error {
 		return TopicCreate(ctx, e.conn, p, TopicCreateOptions{Topics: []string{"orders"}, Partitions: 1, Replicas: -1})
 	})
 	if ExitCode(err) != ExitFailure || !strings.Contains(err.Error(), `topic "orders" already exists`) {
