@@ -2,27 +2,21 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-)
 
-// userHZ is the unit of utime and stime in /proc/<pid>/stat: USER_HZ, which
-// Linux fixes at 100 for user space whatever the kernel's HZ.
-const userHZ = 100
+	"github.com/samsa-io/samsa/bench/internal/procfs"
+)
 
 // brokerProc is one broker subprocess: `samsa serve` or kfakeserver.
 type brokerProc struct {
@@ -35,23 +29,13 @@ type brokerProc struct {
 	exited   chan error // receives cmd.Wait's result
 }
 
-// freePort asks the kernel for a port that is free right now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // startSamsa runs `samsa serve` on a fresh data directory under dataRoot.
 func startSamsa(bin, dataRoot, logDir string) (*brokerProc, error) {
-	kafkaPort, err := freePort()
+	kafkaPort, err := procfs.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	httpPort, err := freePort()
+	httpPort, err := procfs.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +65,7 @@ func startSamsa(bin, dataRoot, logDir string) (*brokerProc, error) {
 
 // startKfake runs kfakeserver (one in-memory kfake broker).
 func startKfake(bin, logDir string) (*brokerProc, error) {
-	port, err := freePort()
+	port, err := procfs.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -159,28 +143,7 @@ func httpReady(ctx context.Context, url string) error {
 }
 
 // cpu is the process's user plus system CPU time so far, all threads.
-func (p *brokerProc) cpu() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may hold spaces: count from the ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("malformed /proc/<pid>/stat")
-	}
-	fields := strings.Fields(string(b[i+1:]))
-	// fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(fields) < 13 {
-		return 0, errors.New("short /proc/<pid>/stat")
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(utime+stime) * time.Second / userHZ, nil
-}
+func (p *brokerProc) cpu() (time.Duration, error) { return procfs.CPU(p.cmd.Process.Pid) }
 
 // memory returns the process's resident set size now (VmRSS) and its peak
 // (VmHWM), in bytes.
@@ -191,25 +154,7 @@ func (p *brokerProc) memory() (rss, peak int64, err error) {
 
 // status reads the named kB fields of /proc/<pid>/status, in bytes.
 func (p *brokerProc) status(names ...string) (map[string]int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	values := make(map[string]int64, len(names))
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), ":")
-		if !ok || !slices.Contains(names, name) {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		values[name] = kb << 10
-	}
-	return values, sc.Err()
+	return procfs.Status(p.cmd.Process.Pid, names...)
 }
 
 // stop sends SIGTERM, waits for the exit (SIGKILL after 15 s) and removes

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,11 +15,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/twmb/franz-go/pkg/kgo"
-)
 
-// userHZ is the unit of utime and stime in /proc/<pid>/stat (USER_HZ, fixed
-// at 100 for user space).
-const userHZ = 100
+	"github.com/samsa-io/samsa/bench/internal/procfs"
+)
 
 // Systems compared. Samsa and kfake speak Kafka; nats is JetStream.
 const (
@@ -74,21 +69,11 @@ type server struct {
 	exited chan error // receives cmd.Wait's result
 }
 
-// freePort asks the kernel for a port that is free right now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // newServer prepares system with a fresh data directory under dataRoot;
 // syncAlways asks NATS to fsync every write (Samsa fsyncs before acks=all
 // answers by default; kfake never does).
 func newServer(bins binaries, system, dataRoot string, syncAlways bool) (*server, error) {
-	port, err := freePort()
+	port, err := procfs.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +86,7 @@ func newServer(bins binaries, system, dataRoot string, syncAlways bool) (*server
 	s.logPath = filepath.Join(dataRoot, fmt.Sprintf("%s-%d.log", system, port))
 	switch system {
 	case sysSamsa:
-		httpPort, err := freePort()
+		httpPort, err := procfs.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -243,59 +228,23 @@ func (s *server) stop() {
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
 // cpu is the process's user plus system CPU time so far, all threads.
-func (s *server) cpu() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid()))
-	if err != nil {
-		return 0, err
-	}
-	return parseStatCPU(b)
-}
-
-// parseStatCPU reads utime+stime from the text of /proc/<pid>/stat.
-func parseStatCPU(b []byte) (time.Duration, error) {
-	// The command name (field 2) may hold spaces: count from the ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("malformed /proc/<pid>/stat")
-	}
-	fields := strings.Fields(string(b[i+1:]))
-	// fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(fields) < 13 {
-		return 0, errors.New("short /proc/<pid>/stat")
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(utime+stime) * time.Second / userHZ, nil
-}
+func (s *server) cpu() (time.Duration, error) { return procfs.CPU(s.pid()) }
 
 // peakRSS is the process's VmHWM in bytes.
 func (s *server) peakRSS() (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.pid()))
+	m, err := procfs.Status(s.pid(), "VmHWM")
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
-		}
+	peak, ok := m["VmHWM"]
+	if !ok {
+		return 0, errors.New("no VmHWM in /proc/<pid>/status")
 	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, errors.New("no VmHWM in /proc/<pid>/status")
+	return peak, nil
 }
 
 // openFiles counts the process's open file descriptors.
-func (s *server) openFiles() (int, error) {
-	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.pid()))
-	return len(entries), err
-}
+func (s *server) openFiles() (int, error) { return procfs.OpenFiles(s.pid()) }
 
 // usage is a process's counters at one moment.
 type usage struct {

@@ -201,17 +201,6 @@ func TestSVGIsWellFormedAndShowsEverySystem(t *testing.T) {
 	}
 }
 
-func TestParseStatCPU(t *testing.T) {
-	stat := []byte("1234 (samsa serve) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 12 0 100 0 0")
-	got, err := parseStatCPU(stat)
-	if err != nil || got != 3250*time.Millisecond {
-		t.Errorf("parseStatCPU = %v, %v; want 3.25s", got, err)
-	}
-	if _, err := parseStatCPU([]byte("garbage")); err == nil {
-		t.Error("parseStatCPU accepted garbage")
-	}
-}
-
 func TestRotateStartsEachRoundElsewhere(t *testing.T) {
 	systems := []string{"a", "b", "c"}
 	for round, want := range [][]string{{"a", "b", "c"}, {"b", "c", "a"}, {"c", "a", "b"}, {"a", "b", "c"}} {
