@@ -85,16 +85,17 @@ func readCheckpoint(fs vfs.FS, dir string) (checkpoint, bool) {
 	return c, err == nil
 }
 
-// writeCheckpoint replaces the checkpoint durably: write a temporary file,
-// sync it, rename it over the old one, sync the directory.
-func writeCheckpoint(fs vfs.FS, dir string, c checkpoint) error {
+// writeCheckpoint replaces the checkpoint: write a temporary file, sync it,
+// rename it over the old one, sync the directory. With sync false it does
+// neither sync, for a syncfs by the caller to make it durable.
+func writeCheckpoint(fs vfs.FS, dir string, c checkpoint, sync bool) error {
 	tmp := filepath.Join(dir, checkpointName+".tmp")
 	f, err := fs.Create(tmp)
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(c.encode())
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -103,7 +104,7 @@ func writeCheckpoint(fs vfs.FS, dir string, c checkpoint) error {
 	if err != nil {
 		return err
 	}
-	if err := fs.Rename(tmp, filepath.Join(dir, checkpointName)); err != nil {
+	if err := fs.Rename(tmp, filepath.Join(dir, checkpointName)); err != nil || !sync {
 		return err
 	}
 	return fs.SyncDir(dir)

@@ -27,6 +27,13 @@ type Options struct {
 	// Clean says the log was closed cleanly (the store's clean-shutdown
 	// marker was present): its indexes are trusted and no data is rescanned.
 	Clean bool
+
+	// syncLater leaves durability to the caller, a Store opening or
+	// creating many logs at once: Open fsyncs nothing (not the new
+	// directory, not the checkpoint, not what recovery read), and the
+	// Store makes the whole filesystem durable with one syncfs before
+	// anyone uses the logs.
+	syncLater bool
 }
 
 // Offsets are a partition log's positions, read together.
@@ -482,9 +489,13 @@ func (l *Log) loadSegments(segs ...*segment) error {
 
 // Close syncs the log and closes its files. After Close the log's data and
 // indexes are all durable, so the caller may record a clean shutdown.
-func (l *Log) Close() error {
+func (l *Log) Close() error { return l.close(true) }
+
+// close closes the log; sync false leaves its unsynced data to a syncfs by
+// the caller (a Store closing every log).
+func (l *Log) close(sync bool) error {
 	l.mu.Lock()
-	err := l.closeLocked()
+	err := l.closeLocked(sync)
 	l.mu.Unlock()
 	l.sealers.Wait() // a sealer finds the log closed and stops
 	if err != nil {
@@ -493,7 +504,7 @@ func (l *Log) Close() error {
 	return nil
 }
 
-func (l *Log) closeLocked() error {
+func (l *Log) closeLocked(sync bool) error {
 	if l.closed {
 		return nil
 	}
@@ -505,10 +516,13 @@ func (l *Log) closeLocked() error {
 	l.notifyLocked()
 	err := l.failed
 	if err == nil {
-		for _, s := range l.unsynced {
-			err = errors.Join(err, s.sync())
+		for _, s := range slices.Concat(l.unsynced, []*segment{l.active()}) {
+			if sync {
+				err = errors.Join(err, s.sync())
+			} else {
+				err = errors.Join(err, s.flushIndexes())
+			}
 		}
-		err = errors.Join(err, l.active().sync())
 	}
 	for _, s := range l.unsynced {
 		s.release()

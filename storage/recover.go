@@ -40,13 +40,13 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if statErr != nil {
+	if statErr != nil && !opts.syncLater {
 		// A new directory exists for sure only once its parent is synced.
 		if err := l.fs.SyncDir(filepath.Dir(dir)); err != nil {
 			return nil, err
 		}
 	}
-	if err := l.load(opts.Clean, &cfg); err != nil {
+	if err := l.load(opts.Clean, opts.syncLater, &cfg); err != nil {
 		for _, s := range l.segs {
 			s.release()
 		}
@@ -55,8 +55,9 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// load reads the directory and brings the log to a consistent state.
-func (l *Log) load(clean bool, cfg *Config) error {
+// load reads the directory and brings the log to a consistent state;
+// syncLater: see Options.
+func (l *Log) load(clean, syncLater bool, cfg *Config) error {
 	bases, err := l.tidyDir()
 	if err != nil {
 		return err
@@ -124,12 +125,14 @@ func (l *Log) load(clean bool, cfg *Config) error {
 		l.segs = append(l.segs, s)
 		l.next = l.logStart
 		// A new log gets its checkpoint now, so that a clean reopen finds
-		// one and trusts the log (writing it syncs the directory).
-		if err := l.writeCheckpointLocked(); err != nil {
+		// one and trusts the log (writing it syncs the directory). Torn by
+		// a crash before the Store's syncfs, it costs a scan of nothing.
+		cp, _ := l.checkpointLocked()
+		if err := writeCheckpoint(l.fs, l.dir, cp, !syncLater); err != nil {
 			return err
 		}
 	}
-	if err := l.settle(recovered); err != nil {
+	if err := l.settle(recovered && !syncLater); err != nil {
 		return err
 	}
 	for _, s := range l.segs {
@@ -140,8 +143,9 @@ func (l *Log) load(clean bool, cfg *Config) error {
 	return nil
 }
 
-// settle fixes the offsets after the segments are loaded.
-func (l *Log) settle(recovered bool) error {
+// settle fixes the offsets after the segments are loaded; sync says
+// recovery read data that may be only in the page cache.
+func (l *Log) settle(sync bool) error {
 	first := l.segs[0].base
 	l.logStart = max(l.logStart, first)
 	if l.logStart > l.next {
@@ -154,9 +158,11 @@ func (l *Log) settle(recovered bool) error {
 	}
 	l.hw, l.lso, l.firstUnstable = l.next, l.next, -1
 	l.cleanedTo = min(max(l.cleanedTo, l.logStart), l.next)
-	if recovered {
+	if sync {
 		// What recovery read may be only in the page cache: make it durable
-		// before anyone relies on it.
+		// before anyone relies on it. (With Options.syncLater the Store
+		// does, with one syncfs for all its logs, and the checkpoint keeps
+		// the old recovery point until the next one is written.)
 		if err := l.active().sync(); err != nil {
 			return err
 		}

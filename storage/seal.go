@@ -161,7 +161,7 @@ func (l *Log) saveCheckpoint(cp checkpoint, seq uint64) error {
 	if seq < l.cpWritten {
 		return nil
 	}
-	if err := writeCheckpoint(l.fs, l.dir, cp); err != nil {
+	if err := writeCheckpoint(l.fs, l.dir, cp, true); err != nil {
 		return err
 	}
 	l.cpWritten = seq

@@ -265,11 +265,17 @@ func (s *segment) addTimeEntry() {
 
 // sync writes out the indexes and makes the segment durable.
 func (s *segment) sync() error {
-	if err := errors.Join(s.idx.persist(), s.tidx.persist()); err != nil {
+	if err := s.flushIndexes(); err != nil {
 		return err
 	}
 	err := errors.Join(s.log.Sync(), s.idx.file.Sync(), s.tidx.file.Sync())
 	return errors.Join(err, s.closeIndexFiles())
+}
+
+// flushIndexes writes out the indexes without syncing them, for a syncfs
+// by the caller to make durable.
+func (s *segment) flushIndexes() error {
+	return errors.Join(s.idx.persist(), s.tidx.persist())
 }
 
 // locate returns the position of the first batch in the segment whose last
