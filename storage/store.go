@@ -91,7 +91,7 @@ type Store struct {
 	opts      StoreOptions
 	committer *Committer
 	syncer    vfs.FSSyncer // the filesystem's syncfs; nil when it has none
-	clean     bool // the last shutdown was clean; immutable
+	clean     bool         // the last shutdown was clean; immutable
 
 	mu     sync.RWMutex
 	logs   map[TopicPartition]*Log // guarded by mu
