@@ -111,6 +111,7 @@ func (ps *partitions) reconcile(img *metadata.Image) {
 		}
 	}
 	brokerCfg := brokerConfigs(img, ps.b.cfg.NodeID)
+	var news []storage.NewLog
 	for tp, t := range want {
 		cfg := storage.DefaultConfig()
 		applyTopicConfigs(&cfg, t.Configs, brokerCfg)
@@ -121,24 +122,53 @@ func (ps *partitions) reconcile(img *metadata.Image) {
 			continue
 		}
 		l, ok := store.Log(tp)
-		if ok {
-			if err := l.SetConfig(cfg); err != nil {
-				ps.b.logger.Error("topic config rejected by storage", "topic", tp.Topic, "err", err)
-			}
-		} else {
-			var err error
-			if l, err = store.Create(tp, cfg); err != nil {
-				ps.b.logger.Error("creating partition log", "partition", tp, "err", err)
-				continue
-			}
-		}
-		if err := ps.stampTopicID(l, t.ID); err != nil {
-			ps.b.logger.Error("writing partition metadata", "partition", tp, "err", err)
+		if !ok {
+			news = append(news, storage.NewLog{Partition: tp, Config: cfg,
+				Files: map[string][]byte{partitionMetadataName: partitionMetadata(t.ID)}})
 			continue
 		}
-		ps.byTP[tp] = &partition{tp: tp, topicID: t.ID, log: l, producers: openProducerTable(l, ps.b.logger),
-			traffic: ps.b.brokerMetrics.topic(t.ID, tp.Topic)}
+		if err := l.SetConfig(cfg); err != nil {
+			ps.b.logger.Error("topic config rejected by storage", "topic", tp.Topic, "err", err)
+		}
+		ps.serveLocked(l, tp, t)
 	}
+	for i, l := range ps.createLogs(news) {
+		if l != nil {
+			tp := news[i].Partition
+			ps.serveLocked(l, tp, want[tp])
+		}
+	}
+}
+
+// createLogs creates the logs of new partitions together (one sync for
+// all); when that fails, one by one, so that one bad partition does not
+// keep the others from being created. A log that could not be created is
+// nil.
+func (ps *partitions) createLogs(news []storage.NewLog) []*storage.Log {
+	if len(news) == 0 {
+		return nil
+	}
+	logs, err := ps.b.store.CreateAll(news)
+	if err == nil {
+		return logs
+	}
+	logs = make([]*storage.Log, len(news))
+	for i, n := range news {
+		if logs[i], err = ps.b.store.Create(n.Partition, n.Config); err != nil {
+			ps.b.logger.Error("creating partition log", "partition", n.Partition, "err", err)
+		}
+	}
+	return logs
+}
+
+// serveLocked starts serving partition tp of topic t from l.
+func (ps *partitions) serveLocked(l *storage.Log, tp storage.TopicPartition, t *metadata.Topic) {
+	if err := ps.stampTopicID(l, t.ID); err != nil {
+		ps.b.logger.Error("writing partition metadata", "partition", tp, "err", err)
+		return
+	}
+	ps.byTP[tp] = &partition{tp: tp, topicID: t.ID, log: l, producers: openProducerTable(l, ps.b.logger),
+		traffic: ps.b.brokerMetrics.topic(t.ID, tp.Topic)}
 }
 
 // logTopicID reads the topic id a log's directory was created for; zero
@@ -148,6 +178,12 @@ func (ps *partitions) logTopicID(tp storage.TopicPartition) metadata.TopicID {
 	if !ok {
 		return metadata.TopicID{}
 	}
+	return ps.stampedTopicID(l)
+}
+
+// stampedTopicID reads the topic id in l's partition.metadata; zero when
+// there is none or it cannot be read.
+func (ps *partitions) stampedTopicID(l *storage.Log) metadata.TopicID {
 	f, err := ps.b.cfg.FS.Open(filepath.Join(l.Dir(), partitionMetadataName))
 	if err != nil {
 		return metadata.TopicID{}
@@ -166,18 +202,24 @@ func (ps *partitions) logTopicID(tp storage.TopicPartition) metadata.TopicID {
 	return metadata.TopicID{}
 }
 
-// stampTopicID writes the partition.metadata file (Kafka's format).
+// partitionMetadata is the content of partition.metadata (Kafka's format).
+func partitionMetadata(id metadata.TopicID) []byte {
+	return fmt.Appendf(nil, "version: 0\ntopic_id: %s\n", id)
+}
+
+// stampTopicID writes the partition.metadata file unless it already names
+// the topic (a log created with it, or a restart).
 func (ps *partitions) stampTopicID(l *storage.Log, id metadata.TopicID) error {
-	fs := ps.b.cfg.FS
-	name := filepath.Join(l.Dir(), partitionMetadataName)
-	if _, err := fs.Stat(name); err == nil {
+	if ps.stampedTopicID(l) == id {
 		return nil
 	}
+	fs := ps.b.cfg.FS
+	name := filepath.Join(l.Dir(), partitionMetadataName)
 	f, err := fs.Create(name + ".tmp")
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(f, "version: 0\ntopic_id: %s\n", id)
+	_, err = f.Write(partitionMetadata(id))
 	err = errors.Join(err, f.Sync(), f.Close())
 	if err != nil {
 		return err
