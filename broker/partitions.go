@@ -97,13 +97,13 @@ func (ps *partitions) reconcile(img *metadata.Image) {
 		}
 	}
 	// Logs whose topic is gone, or is a new topic of the same name.
+	stamped := map[storage.TopicPartition]metadata.TopicID{}
 	for _, tp := range store.Partitions() {
 		t, ok := want[tp]
-		if ok && ps.logTopicID(tp) == t.ID {
+		id := ps.topicIDLocked(tp)
+		if ok && (id == t.ID || id.IsZero()) { // zero: not yet stamped, stamped below
+			stamped[tp] = id
 			continue
-		}
-		if ok && ps.logTopicID(tp) == (metadata.TopicID{}) {
-			continue // not yet stamped: stamped below
 		}
 		delete(ps.byTP, tp)
 		if err := store.Delete(tp); err != nil {
@@ -130,6 +130,12 @@ func (ps *partitions) reconcile(img *metadata.Image) {
 		if err := l.SetConfig(cfg); err != nil {
 			ps.b.logger.Error("topic config rejected by storage", "topic", tp.Topic, "err", err)
 		}
+		if stamped[tp] != t.ID {
+			if err := ps.stampTopicID(l, t.ID); err != nil {
+				ps.b.logger.Error("writing partition metadata", "partition", tp, "err", err)
+				continue
+			}
+		}
 		ps.serveLocked(l, tp, t)
 	}
 	for i, l := range ps.createLogs(news) {
@@ -138,6 +144,16 @@ func (ps *partitions) reconcile(img *metadata.Image) {
 			ps.serveLocked(l, tp, want[tp])
 		}
 	}
+}
+
+// topicIDLocked returns the id of the topic tp's log belongs to: known when
+// the partition is served, else read from its partition.metadata (zero when
+// there is none).
+func (ps *partitions) topicIDLocked(tp storage.TopicPartition) metadata.TopicID {
+	if p, ok := ps.byTP[tp]; ok {
+		return p.topicID
+	}
+	return ps.logTopicID(tp)
 }
 
 // createLogs creates the logs of new partitions together (one sync for
@@ -154,19 +170,19 @@ func (ps *partitions) createLogs(news []storage.NewLog) []*storage.Log {
 	}
 	logs = make([]*storage.Log, len(news))
 	for i, n := range news {
-		if logs[i], err = ps.b.store.Create(n.Partition, n.Config); err != nil {
+		one, err := ps.b.store.CreateAll(news[i : i+1])
+		if err != nil {
 			ps.b.logger.Error("creating partition log", "partition", n.Partition, "err", err)
+			continue
 		}
+		logs[i] = one[0]
 	}
 	return logs
 }
 
-// serveLocked starts serving partition tp of topic t from l.
+// serveLocked starts serving partition tp of topic t from l, whose
+// partition.metadata names t.
 func (ps *partitions) serveLocked(l *storage.Log, tp storage.TopicPartition, t *metadata.Topic) {
-	if err := ps.stampTopicID(l, t.ID); err != nil {
-		ps.b.logger.Error("writing partition metadata", "partition", tp, "err", err)
-		return
-	}
 	ps.byTP[tp] = &partition{tp: tp, topicID: t.ID, log: l, producers: openProducerTable(l, ps.b.logger),
 		traffic: ps.b.brokerMetrics.topic(t.ID, tp.Topic)}
 }
@@ -178,12 +194,6 @@ func (ps *partitions) logTopicID(tp storage.TopicPartition) metadata.TopicID {
 	if !ok {
 		return metadata.TopicID{}
 	}
-	return ps.stampedTopicID(l)
-}
-
-// stampedTopicID reads the topic id in l's partition.metadata; zero when
-// there is none or it cannot be read.
-func (ps *partitions) stampedTopicID(l *storage.Log) metadata.TopicID {
 	f, err := ps.b.cfg.FS.Open(filepath.Join(l.Dir(), partitionMetadataName))
 	if err != nil {
 		return metadata.TopicID{}
@@ -207,12 +217,9 @@ func partitionMetadata(id metadata.TopicID) []byte {
 	return fmt.Appendf(nil, "version: 0\ntopic_id: %s\n", id)
 }
 
-// stampTopicID writes the partition.metadata file unless it already names
-// the topic (a log created with it, or a restart).
+// stampTopicID writes the partition.metadata file of a log created without
+// it (by an older version, or cut short by a crash).
 func (ps *partitions) stampTopicID(l *storage.Log, id metadata.TopicID) error {
-	if ps.stampedTopicID(l) == id {
-		return nil
-	}
 	fs := ps.b.cfg.FS
 	name := filepath.Join(l.Dir(), partitionMetadataName)
 	f, err := fs.Create(name + ".tmp")
