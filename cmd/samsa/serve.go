@@ -15,6 +15,7 @@ import (
 
 	"github.com/samsa-io/samsa/broker"
 	"github.com/samsa-io/samsa/httpapi"
+	"github.com/samsa-io/samsa/internal/memlimit"
 )
 
 // shutdownTimeout bounds a graceful shutdown: requests in flight get this
@@ -38,7 +39,11 @@ environment, which wins over the file, which wins over the default.
 
 SIGTERM or SIGINT shuts the broker down cleanly: it stops accepting, finishes
 the requests in flight (for up to 10 s), flushes the logs and records a clean
-shutdown. A second signal exits at once.`,
+shutdown. A second signal exits at once.
+
+In a cgroup with a memory limit (a container), the Go runtime's soft memory
+limit is set to 90% of it, so that garbage is collected harder near the
+limit; the GOMEMLIMIT environment variable, when set, wins.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadServeConfig(cmd.Flags(), os.LookupEnv)
@@ -54,6 +59,9 @@ shutdown. A second signal exits at once.`,
 
 // serve runs the HTTP API and the broker until SIGTERM or SIGINT.
 func serve(cfg serveConfig, logger *slog.Logger) error {
+	if lim := memlimit.Set(memlimit.DefaultRatio); lim.Bytes > 0 {
+		logger.Info("Go memory limit set from the cgroup", "limit_bytes", lim.Bytes, "cgroup_limit_bytes", lim.Cgroup, "from", lim.Source)
+	}
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
