@@ -64,7 +64,7 @@ func waitLoaded(t *testing.T, b *Broker) {
 	}
 }
 
-func TestAppendRecordsSplitsOversizeBatchesAndReadsBackInOrder(t *testing.T) {
+func TestCoordinatorAppendSplitsOversizeBatchesAndReadsBackInOrder(t *testing.T) {
 	store, err := storage.OpenStore(filepath.Join(t.TempDir(), "logs"), storage.StoreOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,9 @@ func TestAppendRecordsSplitsOversizeBatchesAndReadsBackInOrder(t *testing.T) {
 		}
 		recs = append(recs, record.Record{Offset: int64(i), Timestamp: 1, Key: fmt.Appendf(nil, "key-%02d", i), Value: value})
 	}
-	end, err := appendRecords(l, 0, recs)
+	opts := record.DefaultBuildOptions()
+	opts.PartitionLeaderEpoch = 0
+	end, err := appendBuilt(l, l.Append, opts, recs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +115,7 @@ func TestAppendRecordsSplitsOversizeBatchesAndReadsBackInOrder(t *testing.T) {
 	}
 
 	i := 0
-	n, err := readRecords(context.Background(), l, func(offset int64, key, value []byte) {
+	n, err := readBatchRecords(context.Background(), l, func(_ batchInfo, offset int64, key, value []byte) {
 		want := recs[i]
 		if offset != int64(i) || string(key) != string(want.Key) || string(value) != string(want.Value) || (value == nil) != (want.Value == nil) {
 			t.Errorf("record %d: offset %d key %q value %q, want key %q value %q", i, offset, key, value, want.Key, want.Value)

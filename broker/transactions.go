@@ -1,31 +1,27 @@
 package broker
 
 // The transaction coordinator's driver: the I/O around txn.Coordinator, a
-// pure state machine, modelled on the group coordinator's (groups.go).
-// Every call into the coordinator is made under one mutex, and the records
-// it returns are appended to __transaction_state under the same mutex, so
-// the log holds the changes in the order the state machine made them.
-// Outside the mutex the driver waits until those records are durable; only
-// then does it send the replies and start writing the markers the output
-// asks for (a goroutine per Markers, broker/markers.go), and once they are
-// written it reports so with MarkersWritten, under the mutex again. A
-// marker written to a __consumer_offsets partition also settles the
-// producer's pending transactional offsets in the group coordinator
-// (txn_offset_commit.go) before the transaction is reported complete.
+// pure state machine, on the plumbing it shares with the group
+// coordinator's driver (coordinator_driver.go): calls under one mutex,
+// records appended to __transaction_state under it, replies handed out
+// once those records are durable, a timer at the coordinator's Deadline
+// (transaction timeouts, transactional id expiry), and a replay of
+// __transaction_state at start-up, until which transaction requests are
+// answered COORDINATOR_LOAD_IN_PROGRESS.
 //
-// Requests are matched to replies by a token, as in groups.go: a reply may
-// come from the call itself or later (an InitProducerId that fences an
-// ongoing transaction is answered once the abort markers are written). A
-// timer calls Tick at the coordinator's Deadline (transaction timeouts,
-// transactional id expiry). The coordinator learns the cluster's partitions
-// at start and after every metadata change.
-//
-// At start-up the driver creates __transaction_state if it is absent and
-// replays it in the background; until that ends transaction requests are
-// answered COORDINATOR_LOAD_IN_PROGRESS. Loaded then writes the markers of
-// the transactions that were being committed or aborted, as Kafka does
-// after a coordinator fail-over; a transaction that was ongoing times out
-// and aborts as usual.
+// What is the transaction coordinator's own: once an output's records are
+// durable the driver also starts writing the markers it asks for (a
+// goroutine per Markers, broker/markers.go), and once they are written it
+// reports so with MarkersWritten, under the mutex again. A marker written
+// to a __consumer_offsets partition also settles the producer's pending
+// transactional offsets in the group coordinator (txn_offset_commit.go)
+// before the transaction is reported complete. A reply may come from the
+// call itself or later (an InitProducerId that fences an ongoing
+// transaction is answered once the abort markers are written). The
+// coordinator learns the cluster's partitions at start and after every
+// metadata change. Loaded writes the markers of the transactions that were
+// being committed or aborted, as Kafka does after a coordinator fail-over;
+// a transaction that was ongoing times out and aborts as usual.
 //
 // Producer ids come from the broker's allocator (init_producer_id.go),
 // reserved before the mutex is taken: a reservation may write to the
@@ -33,9 +29,7 @@ package broker
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -44,7 +38,6 @@ import (
 
 	"github.com/samsa-io/samsa/metadata"
 	"github.com/samsa-io/samsa/record"
-	"github.com/samsa-io/samsa/storage"
 	"github.com/samsa-io/samsa/txn"
 )
 
@@ -59,105 +52,47 @@ const txnStateTopic = "__transaction_state"
 // its storage.Log's locks. Markers are written, and the group coordinator
 // told of them, with no driver lock held.
 type txnDriver struct {
-	b       *Broker
-	logger  *slog.Logger
-	done    chan struct{}  // closed by close: waiting handlers give up
-	loader  sync.WaitGroup // the replay
-	writers sync.WaitGroup // goroutines writing markers
+	coordDriver[*txn.Coordinator, txn.Token]
 
-	mu         sync.Mutex
-	coord      *txn.Coordinator                 // guarded by mu
-	partitions int32                            // partitions of __transaction_state; immutable after newTxnDriver
-	loaded     bool                             // replay finished; guarded by mu
-	closed     bool                             // guarded by mu
-	next       txn.Token                        // the last token handed out; guarded by mu
-	waiting    map[txn.Token]chan kmsg.Response // replies due to handlers; guarded by mu
-	topics     map[string]int32                 // partition counts last given to the coordinator; guarded by mu
-	timer      *time.Timer                      // fires Tick; guarded by mu
-	armedFor   time.Time                        // the deadline timer is set for; guarded by mu
-	cancelMeta func()                           // stops metadata callbacks; set once in start
+	writers sync.WaitGroup   // goroutines writing markers
+	topics  map[string]int32 // partition counts last given to the coordinator; guarded by mu
 }
 
 // newTxnDriver makes sure __transaction_state exists and returns a driver
 // that has not loaded it yet.
 func newTxnDriver(ctx context.Context, b *Broker, cfg txn.Config) (*txnDriver, error) {
-	d := &txnDriver{
-		b:       b,
-		logger:  b.logger.With("component", "transactions"),
-		done:    make(chan struct{}),
-		waiting: map[txn.Token]chan kmsg.Response{},
-	}
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = txn.DefaultConfig().Partitions
 	}
-	n, err := b.ensureInternalTopic(ctx, txnStateTopic, cfg.Partitions, "uncompressed")
+	n, err := b.ensureInternalTopic(ctx, txnStateTopic, "transaction.state.log.num.partitions", cfg.Partitions, "uncompressed")
 	if err != nil {
 		return nil, err
 	}
-	if n != cfg.Partitions {
-		d.logger.Warn("__transaction_state exists with another partition count than transaction.state.log.num.partitions; using the topic's",
-			"partitions", n, "configured", cfg.Partitions)
-		cfg.Partitions = n
-	}
-	d.partitions = n
-	d.coord = txn.New(cfg)
+	cfg.Partitions = n
+	d := &txnDriver{}
+	d.setup(b, d, "transactions", txnStateTopic, n, txn.New(cfg))
 	return d, nil
 }
 
-// start follows the metadata and begins loading in the background.
-func (d *txnDriver) start() {
-	d.cancelMeta = d.b.meta.OnChange(func(_, next *metadata.Image) { d.setTopics(next) })
-	d.loader.Go(d.load)
-}
-
-// close stops the timer and the metadata callbacks, makes waiting handlers
-// give up, and waits for the loader and the marker writers (which stop
-// early: the broker's context is cancelled first).
+// close stops the driver (coordDriver.close) and waits for the marker
+// writers, which stop early: the broker's context is cancelled first.
 func (d *txnDriver) close() {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return
-	}
-	d.closed = true
-	if d.timer != nil {
-		d.timer.Stop()
-	}
-	close(d.done)
-	d.mu.Unlock()
-	if d.cancelMeta != nil {
-		d.cancelMeta()
-	}
-	d.loader.Wait()
+	d.coordDriver.close()
 	d.writers.Wait()
 }
 
 // load replays __transaction_state into the coordinator.
 func (d *txnDriver) load() {
-	start := time.Now()
-	var records int
-	for p := range d.partitions {
-		part, ok := d.b.parts.get(txnStateTopic, p)
-		if !ok {
-			d.logger.Error("loading __transaction_state failed; transactions are not served", "partition", p, "err", "no log")
-			return
+	ok := d.replayAll(func(p int32, b batchInfo, key, value []byte) error {
+		if b.control {
+			return nil
 		}
-		n, err := readRecords(d.b.ctx, part.log, func(offset int64, key, value []byte) {
-			d.mu.Lock()
-			err := d.coord.Replay(p, key, value)
-			d.mu.Unlock()
-			if err != nil {
-				d.logger.Warn("skipping a record of __transaction_state that does not replay",
-					"partition", p, "offset", offset, "err", err)
-			}
-		})
-		records += n
-		if err != nil {
-			if d.b.ctx.Err() == nil {
-				d.logger.Error("loading __transaction_state failed; transactions are not served", "partition", p, "err", err)
-			}
-			return
-		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.coord.Replay(p, key, value)
+	})
+	if !ok {
+		return
 	}
 	d.mu.Lock()
 	if d.closed {
@@ -173,8 +108,6 @@ func (d *txnDriver) load() {
 	w := d.appendLocked(out.Records)
 	d.rearmLocked()
 	d.mu.Unlock()
-	d.logger.Info("loaded __transaction_state", "partitions", d.partitions, "records", records,
-		"took", time.Since(start).Round(time.Millisecond))
 	d.finish(out, w)
 }
 
@@ -207,33 +140,21 @@ func (d *txnDriver) setTopics(img *metadata.Image) {
 	topics := partitionCounts(img)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed || !d.loaded || sameCounts(d.topics, topics) {
+	if d.closed || !d.loaded || maps.Equal(d.topics, topics) {
 		return
 	}
 	d.topics = topics
 	d.coord.SetTopics(topics)
 }
 
-func sameCounts(a, b map[string]int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if n, ok := b[k]; !ok || n != v {
-			return false
-		}
-	}
-	return true
-}
-
 // tick runs the coordinator's timers; the timer calls it.
 func (d *txnDriver) tick() {
 	d.mu.Lock()
-	if d.closed || !d.loaded {
+	if d.stateLocked() != 0 {
 		d.mu.Unlock()
 		return
 	}
-	d.armedFor = time.Time{}
+	d.firedLocked()
 	out := d.coord.Tick(time.Now())
 	w := d.appendLocked(out.Records)
 	d.rearmLocked()
@@ -241,66 +162,10 @@ func (d *txnDriver) tick() {
 	d.finish(out, w)
 }
 
-// rearmLocked sets the timer for the coordinator's deadline.
-func (d *txnDriver) rearmLocked() {
-	if d.closed {
-		return
-	}
-	t, ok := d.coord.Deadline()
-	if !ok {
-		if d.timer != nil {
-			d.timer.Stop()
-		}
-		d.armedFor = time.Time{}
-		return
-	}
-	if d.timer != nil && t.Equal(d.armedFor) {
-		return
-	}
-	if d.timer != nil {
-		d.timer.Stop()
-	}
-	d.armedFor = t
-	d.timer = time.AfterFunc(max(time.Until(t), minTickDelay), d.tick)
-}
-
 // appendLocked appends records to __transaction_state, per partition one
 // batch (or more, if one would exceed max.message.bytes), in order.
 func (d *txnDriver) appendLocked(recs []txn.Record) written {
-	var w written
-	if len(recs) == 0 {
-		return w
-	}
-	now := time.Now().UnixMilli()
-	img := d.b.meta.Image()
-	var order []int32
-	byPartition := map[int32][]record.Record{}
-	for _, r := range recs {
-		if _, ok := byPartition[r.Partition]; !ok {
-			order = append(order, r.Partition)
-		}
-		rs := byPartition[r.Partition]
-		byPartition[r.Partition] = append(rs, record.Record{Offset: int64(len(rs)), Timestamp: now, Key: r.Key, Value: r.Value})
-	}
-	t := img.Topics[txnStateTopic]
-	for _, p := range order {
-		part, ok := d.b.parts.get(txnStateTopic, p)
-		if !ok || t == nil || int(p) >= len(t.Partitions) {
-			w.err = errors.Join(w.err, fmt.Errorf("%w: %s-%d does not exist", kerr.CoordinatorNotAvailable, txnStateTopic, p))
-			continue
-		}
-		end, err := appendRecords(part.log, t.Partitions[p].LeaderEpoch, byPartition[p])
-		if err != nil {
-			w.err = errors.Join(w.err, fmt.Errorf("%s-%d: %w", txnStateTopic, p, err))
-		}
-		if end >= 0 {
-			w.logs, w.ends = append(w.logs, part.log), append(w.ends, end)
-		}
-	}
-	if w.err != nil && !d.closed {
-		d.logger.Error("appending to __transaction_state failed", "err", w.err)
-	}
-	return w
+	return d.coordDriver.appendLocked(coordRecords(recs), record.DefaultBuildOptions())
 }
 
 // finish carries out an Output whose records went to w: once they are
@@ -309,12 +174,7 @@ func (d *txnDriver) appendLocked(recs []txn.Record) written {
 // marker is written: the outcome of a transaction must be in the log
 // before any marker (a restart replays the log and decides again).
 func (d *txnDriver) finish(out txn.Output, w written) {
-	err := w.err
-	if err == nil && len(w.logs) > 0 {
-		if err = storage.WaitDurableAll(w.logs, w.ends); err != nil && !errors.Is(err, storage.ErrClosed) {
-			d.logger.Error("__transaction_state is not durable", "err", err)
-		}
-	}
+	err := d.durable(w)
 	if err == nil {
 		for _, m := range out.Markers {
 			d.writeMarkers(m)
@@ -327,13 +187,7 @@ func (d *txnDriver) finish(out txn.Output, w written) {
 		if err != nil && resp != nil {
 			setTxnError(resp, kerr.CoordinatorNotAvailable.Code)
 		}
-		d.mu.Lock()
-		ch, ok := d.waiting[r.Token]
-		delete(d.waiting, r.Token)
-		d.mu.Unlock()
-		if ok {
-			ch <- resp // buffered: one reply per token
-		}
+		d.handOver(r.Token, resp)
 	}
 }
 
@@ -408,75 +262,13 @@ func (d *txnDriver) call(ctx context.Context, r *request, req kmsg.Request, newP
 		d.mu.Unlock()
 		return txnErrorResponse(req, code)
 	}
-	d.next++
-	tok := d.next
-	ch := make(chan kmsg.Response, 1)
-	d.waiting[tok] = ch
+	tok, ch := d.registerLocked()
 	out := f(d.coord, txn.Call{Now: time.Now(), Token: tok, Version: r.version, NewProducerID: pid})
 	w := d.appendLocked(out.Records)
 	d.rearmLocked()
 	d.mu.Unlock()
 	d.finish(out, w)
-
-	select {
-	case resp := <-ch:
-		return d.checkReply(req, resp)
-	case <-ctx.Done():
-	case <-d.done:
-	}
-	d.forget(tok)
-	select {
-	case resp := <-ch: // delivered meanwhile
-		return d.checkReply(req, resp)
-	default:
-		return txnErrorResponse(req, kerr.CoordinatorNotAvailable.Code)
-	}
-}
-
-// state is the error code of a coordinator that cannot serve (loading,
-// closed), 0 when it can.
-func (d *txnDriver) state() int16 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.stateLocked()
-}
-
-func (d *txnDriver) stateLocked() int16 {
-	switch {
-	case d.closed:
-		return kerr.CoordinatorNotAvailable.Code
-	case !d.loaded:
-		return kerr.CoordinatorLoadInProgress.Code
-	}
-	return 0
-}
-
-// checkReply makes sure a reply is a response to req.
-func (d *txnDriver) checkReply(req kmsg.Request, resp kmsg.Response) kmsg.Response {
-	if resp == nil || resp.Key() != req.Key() {
-		d.logger.Error("the transaction coordinator replied with the wrong response", "api", kmsg.NameForKey(req.Key()))
-		return txnErrorResponse(req, kerr.UnknownServerError.Code)
-	}
-	resp.SetVersion(req.GetVersion())
-	return resp
-}
-
-func (d *txnDriver) forget(tok txn.Token) {
-	d.mu.Lock()
-	delete(d.waiting, tok)
-	d.mu.Unlock()
-}
-
-// read runs f on the loaded coordinator; it returns the error code for the
-// coordinator's state (loading, closed) and does not run f then.
-func (d *txnDriver) read(f func(c *txn.Coordinator)) int16 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if code := d.stateLocked(); code != 0 {
-		return code
-	}
-	f(d.coord)
-	return 0
+	return d.awaitReply(ctx, req, tok, ch, txnErrorResponse)
 }
 
 // inTransaction is the error code (0 for none) of checking that producerID

@@ -31,7 +31,6 @@ package broker
 
 import (
 	"context"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -83,28 +82,12 @@ func (d *txnDriver) whileInTransaction(producerID int64, epoch int16, tp txn.Top
 // are durable and returns the response.
 func (g *groups) txnOffsetCommit(r *request, req *kmsg.TxnOffsetCommitRequest) func() kmsg.Response {
 	g.mu.Lock()
-	code := int16(0)
-	switch {
-	case g.closed:
-		code = errClosing.Code
-	case !g.loaded:
-		code = errLoading.Code
-	}
-	if code != 0 {
+	if code := g.stateLocked(); code != 0 {
 		g.mu.Unlock()
 		return func() kmsg.Response { return txnErrorResponse(req, code) }
 	}
-	g.next++
-	tok := g.next
-	ch := make(chan kmsg.Response, 1)
-	g.waiting[tok] = ch
-	out := g.coord.TxnOffsetCommit(group.Call{
-		Now:        time.Now(),
-		Token:      tok,
-		Version:    r.version,
-		ClientID:   r.clientID,
-		ClientHost: clientHost(r),
-	}, req)
+	tok, ch := g.registerLocked()
+	out := g.coord.TxnOffsetCommit(groupCall(r, tok), req)
 	opts := record.DefaultBuildOptions()
 	opts.Transactional = true
 	opts.ProducerID, opts.ProducerEpoch = req.ProducerID, req.ProducerEpoch
@@ -113,14 +96,7 @@ func (g *groups) txnOffsetCommit(r *request, req *kmsg.TxnOffsetCommitRequest) f
 	g.mu.Unlock()
 	return func() kmsg.Response {
 		g.deliver(out.Replies, w)
-		select {
-		case resp := <-ch:
-			return g.checkReply(req, resp)
-		default:
-			g.forget(tok)
-			g.logger.Error("the group coordinator gave no reply", "api", "TxnOffsetCommit")
-			return txnErrorResponse(req, kerr.UnknownServerError.Code)
-		}
+		return g.replyNow(req, tok, ch, txnErrorResponse)
 	}
 }
 
