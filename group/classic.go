@@ -29,11 +29,8 @@ func (c *Coordinator) JoinGroup(call Call, req *kmsg.JoinGroupRequest) Output {
 	c.observe(call.Now)
 	fail := func(code int16, memberID string) Output {
 		resp := kmsg.NewPtrJoinGroupResponse()
-		resp.Version = call.Version
-		resp.ErrorCode = code
-		resp.MemberID = memberID
-		resp.Generation = -1
-		return Output{Replies: []Reply{reply(call, resp)}}
+		resp.ErrorCode, resp.MemberID, resp.Generation = code, memberID, -1
+		return failed(call, resp)
 	}
 	if req.Group == "" {
 		return fail(kerr.InvalidGroupID.Code, req.MemberID)
@@ -90,33 +87,37 @@ func joinRefused(replies []Reply, tok Token) bool {
 	return false
 }
 
-// classicGroup returns the classic group with id, or nil when there is none
-// (no group, or a consumer group).
-func (c *Coordinator) classicGroup(id string) *group {
+// classicGroup returns the classic group that a SyncGroup, Heartbeat or
+// LeaveGroup names, or the error code to answer: INVALID_GROUP_ID for an
+// empty id, UNKNOWN_MEMBER_ID when there is no classic group with id (no
+// group, or a consumer group).
+func (c *Coordinator) classicGroup(id string) (*group, int16) {
+	if id == "" {
+		return nil, kerr.InvalidGroupID.Code
+	}
 	g := c.lookup(id)
 	if g == nil || g.consumer != nil {
-		return nil
+		return nil, kerr.UnknownMemberID.Code
 	}
 	g.ensureClassic(c.cfg.Classic)
-	return g
+	return g, 0
+}
+
+// failed is the Output that answers call with resp, an error response.
+func failed(call Call, resp kmsg.Response) Output {
+	resp.SetVersion(call.Version)
+	return Output{Replies: []Reply{reply(call, resp)}}
 }
 
 // SyncGroup handles a classic SyncGroup; followers' replies wait for the
 // leader's assignment.
 func (c *Coordinator) SyncGroup(call Call, req *kmsg.SyncGroupRequest) Output {
 	c.observe(call.Now)
-	fail := func(code int16) Output {
+	g, code := c.classicGroup(req.Group)
+	if code != 0 {
 		resp := kmsg.NewPtrSyncGroupResponse()
-		resp.Version = call.Version
 		resp.ErrorCode = code
-		return Output{Replies: []Reply{reply(call, resp)}}
-	}
-	if req.Group == "" {
-		return fail(kerr.InvalidGroupID.Code)
-	}
-	g := c.classicGroup(req.Group)
-	if g == nil {
-		return fail(kerr.UnknownMemberID.Code)
+		return failed(call, resp)
 	}
 	out := Output{Replies: g.classic.Sync(call.Now, call.Token, call.Version, req)}
 	c.persistClassic(g, call.Now, &out)
@@ -127,18 +128,11 @@ func (c *Coordinator) SyncGroup(call Call, req *kmsg.SyncGroupRequest) Output {
 // Heartbeat handles a classic Heartbeat.
 func (c *Coordinator) Heartbeat(call Call, req *kmsg.HeartbeatRequest) Output {
 	c.observe(call.Now)
-	fail := func(code int16) Output {
+	g, code := c.classicGroup(req.Group)
+	if code != 0 {
 		resp := kmsg.NewPtrHeartbeatResponse()
-		resp.Version = call.Version
 		resp.ErrorCode = code
-		return Output{Replies: []Reply{reply(call, resp)}}
-	}
-	if req.Group == "" {
-		return fail(kerr.InvalidGroupID.Code)
-	}
-	g := c.classicGroup(req.Group)
-	if g == nil {
-		return fail(kerr.UnknownMemberID.Code)
+		return failed(call, resp)
 	}
 	var out Output
 	if resp := g.classic.Heartbeat(call.Now, call.Version, req); resp != nil {
@@ -152,18 +146,11 @@ func (c *Coordinator) Heartbeat(call Call, req *kmsg.HeartbeatRequest) Output {
 // LeaveGroup handles a classic LeaveGroup (v3+: a batch of members).
 func (c *Coordinator) LeaveGroup(call Call, req *kmsg.LeaveGroupRequest) Output {
 	c.observe(call.Now)
-	fail := func(code int16) Output {
+	g, code := c.classicGroup(req.Group)
+	if code != 0 {
 		resp := kmsg.NewPtrLeaveGroupResponse()
-		resp.Version = call.Version
 		resp.ErrorCode = code
-		return Output{Replies: []Reply{reply(call, resp)}}
-	}
-	if req.Group == "" {
-		return fail(kerr.InvalidGroupID.Code)
-	}
-	g := c.classicGroup(req.Group)
-	if g == nil {
-		return fail(kerr.UnknownMemberID.Code)
+		return failed(call, resp)
 	}
 	resp, others := g.classic.Leave(call.Now, call.Version, req)
 	var out Output
