@@ -37,40 +37,46 @@ func sendSection(w io.Writer, sec *Section) (int64, bool, error) {
 	if err != nil {
 		return 0, false, nil
 	}
-	var written int64
-	var sendErr error
+	// What the callback shares with this function, in one allocation (the
+	// callback escapes, as dst.Write's argument, and so would each
+	// variable it writes).
+	st := &struct {
+		written int64
+		err     error
+	}{}
 	err = dst.Write(func(dfd uintptr) bool {
-		for written < sec.n {
+		for st.written < sec.n {
 			var n int
 			var errno error
-			sendErr = sec.seg.guard(sec.gen, func() error {
+			st.err = sec.seg.guard(sec.gen, func() error {
 				return src.Control(func(sfd uintptr) {
-					off := sec.pos + written
-					n, errno = syscall.Sendfile(int(dfd), int(sfd), &off, int(min(sec.n-written, maxSendfile)))
+					off := sec.pos + st.written
+					n, errno = syscall.Sendfile(int(dfd), int(sfd), &off, int(min(sec.n-st.written, maxSendfile)))
 				})
 			})
 			if n > 0 {
-				written += int64(n)
+				st.written += int64(n)
 			}
 			switch {
-			case sendErr != nil:
+			case st.err != nil:
 				return true
 			case errors.Is(errno, syscall.EAGAIN):
 				return false // wait until the socket can take more
 			case errors.Is(errno, syscall.EINTR):
 			case errno != nil:
-				sendErr = errno
+				st.err = errno
 				return true
 			case n == 0:
-				sendErr = io.ErrUnexpectedEOF // the file is shorter than the section
+				st.err = io.ErrUnexpectedEOF // the file is shorter than the section
 				return true
 			}
 		}
 		return true
 	})
 	if err == nil {
-		err = sendErr
+		err = st.err
 	}
+	written := st.written
 	if written == 0 && (errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EOPNOTSUPP)) {
 		return 0, false, nil // sendfile(2) cannot do this pair: copy
 	}
