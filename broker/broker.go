@@ -85,9 +85,7 @@ type Broker struct {
 	groups      *groups                // the group coordinator's driver (groups.go)
 	txns        *txnDriver             // the transaction coordinator's driver (transactions.go)
 	metrics     []prometheus.Collector // registered with cfg.Metrics (group_metrics.go, commit_metrics.go)
-	respBufs    sync.Pool              // large response buffers, reused (conn.go)
-	scratchBufs sync.Pool              // fetch read buffers, reused (fetch.go)
-	frameBufs   sync.Pool              // large Produce request frames, reused (conn.go)
+	bufs        bufferPool             // request frames, responses, fetch read buffers (buffers.go)
 
 	// brokerMetrics counts requests, traffic and fsyncs, and reads the
 	// logs at scrape time (metrics.go); immutable.

@@ -10,8 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
-	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -30,9 +30,18 @@ type conn struct {
 	b      *Broker
 	nc     net.Conn
 	logger *slog.Logger
+
+	// clientID is the client id of the last request read, which the next
+	// one shares unless the client changed it. Reader goroutine only.
+	clientID string
+	// sectionOut is nc as file sections are sent to it (sectionWriter),
+	// set on first use. Writer goroutine only.
+	sectionOut io.Writer
 }
 
-// request is a decoded request with its header.
+// request is one request read from the connection: its header and decoded
+// body, and its place in the response order. The reader sets everything
+// but the response before the request is queued for the writer.
 type request struct {
 	key           int16
 	version       int16
@@ -41,50 +50,63 @@ type request struct {
 	body          kmsg.Request
 	conn          *conn
 
+	// frame holds the request's bytes, from the broker's buffer pool: the
+	// body may point into them. Given back, and nil, once the handler is
+	// done with a Produce or Fetch request (recyclableFrame).
+	frame    *[]byte
+	received time.Time // when it was read, for its latency (metrics.go)
+
+	// The response. done is released when it is ready: out is then the
+	// encoded response, empty (nil buf) when none is due (acks=0 produce),
+	// and closeConn asks the writer to close the connection after the
+	// responses before it. Written before done is released (by the
+	// handler's goroutine, or the reader for a request it could not
+	// parse), read by the writer after.
+	done      sync.WaitGroup
+	out       outFrame
+	closeConn bool
+
 	// Produce requests of one connection append in request order, as
 	// Kafka's one-request-at-a-time connections do; an idempotent producer
-	// pipelines batches and relies on it. turn is closed when the previous
-	// Produce of the connection has appended (nil for the first), appended
-	// is closed by passTurn. Both are set by the reader before the handler
-	// starts and nil for other APIs.
-	turn     <-chan struct{}
-	appended chan struct{}
-	passOnce sync.Once
+	// pipelines batches and relies on it. prevProduce is the connection's
+	// previous Produce request (nil for the first, and for other APIs),
+	// whose appended is released by its passTurn. Set by the reader before
+	// the handler starts; passTurn clears prevProduce, so that requests do
+	// not hold on to each other.
+	prevProduce *request
+	appended    sync.WaitGroup // one to release for a Produce request
+	ordered     bool           // a Produce request: appended is to be released
+	passOnce    sync.Once
 }
 
 // waitTurn waits until the connection's previous Produce request has made
 // its appends.
 func (r *request) waitTurn() {
-	if r.turn != nil {
-		<-r.turn
+	if r.prevProduce != nil {
+		r.prevProduce.appended.Wait()
 	}
 }
 
 // passTurn lets the connection's next Produce request append. The
 // connection calls it when the handler returns, if the handler has not.
 func (r *request) passTurn() {
-	if r.appended != nil {
-		r.passOnce.Do(func() { close(r.appended) })
+	if r.ordered {
+		r.passOnce.Do(func() {
+			r.prevProduce = nil
+			r.appended.Done()
+		})
 	}
-}
-
-// pending is a request's place in the response order. out is nil when no
-// response is due (acks=0 produce); closeConn asks the writer to close the
-// connection after the responses before it.
-type pending struct {
-	done      chan struct{}
-	out       *outFrame
-	closeConn bool
 }
 
 // outFrame is an encoded response: buf, or when parts is not nil, the parts
 // in order — ranges of buf and file sections (a Fetch response's record
-// sets, fetch_frame.go). A frame owns its buffer (pooled) and sections
-// until release.
+// sets, fetch_frame.go). A frame owns its buffer and sections until
+// release. The zero outFrame is no response.
 type outFrame struct {
-	buf   []byte
-	parts []framePart
-	fetch *fetchResponse // the sections' owner, when there are sections
+	buf    []byte
+	pooled *[]byte // buf's holder from the buffer pool; nil when buf is not pooled
+	parts  []framePart
+	fetch  *fetchResponse // the sections' owner, when there are sections
 }
 
 // framePart is buf[from:to], or sec when sec is not nil.
@@ -95,13 +117,14 @@ type framePart struct {
 
 // release gives back the frame's buffer and sections.
 func (f *outFrame) release(b *Broker) {
-	if f == nil {
-		return
-	}
 	if f.fetch != nil {
 		f.fetch.release()
 	}
-	b.recycleBuffer(f.buf) // written or copied: no longer referenced
+	if f.pooled != nil {
+		*f.pooled = f.buf // written or copied: no longer referenced
+		b.bufs.put(f.pooled)
+	}
+	*f = outFrame{}
 }
 
 // smallSection is the size below which a record set is read into the
@@ -113,7 +136,7 @@ func (c *conn) serve(ctx context.Context) {
 	defer c.nc.Close()
 	c.b.brokerMetrics.connectionOpened()
 	defer c.b.brokerMetrics.connectionClosed()
-	queue := make(chan *pending, maxInFlight)
+	queue := make(chan *request, maxInFlight)
 	var writer sync.WaitGroup
 	writer.Go(func() { c.writeLoop(queue) })
 	defer writer.Wait()
@@ -121,10 +144,10 @@ func (c *conn) serve(ctx context.Context) {
 
 	var handlers sync.WaitGroup
 	defer handlers.Wait()
-	r := bufio.NewReaderSize(c.nc, 64<<10)
-	var lastProduce chan struct{} // the previous Produce's appended
+	fr := &frameReader{r: bufio.NewReaderSize(c.nc, 64<<10), maxBytes: c.b.cfg.MaxRequestBytes, pool: &c.b.bufs}
+	var lastProduce *request
 	for {
-		frame, err := c.readFrame(r)
+		frame, err := fr.next()
 		received := time.Now() // for the request's latency (metrics.go)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
@@ -132,60 +155,82 @@ func (c *conn) serve(ctx context.Context) {
 			}
 			return
 		}
-		req, err := c.parse(frame)
-		p := &pending{done: make(chan struct{})}
-		queue <- p
+		req, err := c.parse(*frame)
 		if err != nil {
 			// An ApiVersions version the broker does not know is answered
 			// in v0 with UNSUPPORTED_VERSION and the supported ranges, so that
 			// the client retries with one it finds there. Anything else the
 			// broker cannot decode cannot be answered in its version:
 			// close, as Kafka does.
+			failed := &request{conn: c}
 			var unsupported *unsupportedError
 			if errors.As(err, &unsupported) && unsupported.key == apiVersionsKey {
-				p.out = &outFrame{buf: c.b.apiVersionsFallback(unsupported.correlationID)}
-				close(p.done)
+				failed.out = outFrame{buf: c.b.apiVersionsFallback(unsupported.correlationID)}
+				queue <- failed
 				continue
 			}
 			c.logger.Info("closing connection: request cannot be served", "err", err)
-			p.closeConn = true
-			close(p.done)
+			failed.closeConn = true
+			queue <- failed
 			return
 		}
+		req.frame, req.received = frame, received
 		if req.key == int16(kmsg.Produce) {
-			req.turn, req.appended = lastProduce, make(chan struct{})
-			lastProduce = req.appended
+			req.prevProduce, req.ordered = lastProduce, true
+			req.appended.Add(1)
+			lastProduce = req
 		}
-		handlers.Go(func() {
-			defer close(p.done)
-			defer req.passTurn()
-			defer func() {
-				if v := recover(); v != nil {
-					c.logger.Error("handler panicked; closing connection", "api", kmsg.NameForKey(req.key),
-						"version", req.version, "panic", v, "stack", string(debug.Stack()))
-					p.out, p.closeConn = nil, true
-				}
-			}()
-			resp := c.b.handle(ctx, req)
-			if resp != nil {
-				p.out = c.b.encodeFrame(req, resp)
-			}
-			c.b.brokerMetrics.request(req.key, req.version, time.Since(received))
-			if req.key == int16(kmsg.Produce) {
-				// The batches are in the log and the response holds
-				// nothing of the request.
-				c.b.recycleFrame(frame)
-			}
-		})
+		req.done.Add(1)
+		queue <- req
+		// Not handlers.Go, whose closure wraps this one: one allocation
+		// per request fewer.
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			c.handle(ctx, req)
+		}()
 	}
 }
 
+// handle handles one request and encodes its response, in the request's
+// own goroutine.
+func (c *conn) handle(ctx context.Context, req *request) {
+	defer req.done.Done()
+	defer req.passTurn()
+	defer func() {
+		if v := recover(); v != nil {
+			c.logger.Error("handler panicked; closing connection", "api", kmsg.NameForKey(req.key),
+				"version", req.version, "panic", v, "stack", string(debug.Stack()))
+			req.out.release(c.b)
+			req.closeConn = true
+		}
+	}()
+	resp := c.b.handle(ctx, req)
+	if resp != nil {
+		req.out = c.b.encodeFrame(req, resp)
+	}
+	c.b.brokerMetrics.request(req.key, req.version, time.Since(req.received))
+	if recyclableFrame(req.key) {
+		c.b.bufs.put(req.frame)
+		req.frame, req.body = nil, nil
+	}
+}
+
+// recyclableFrame reports whether the frame of a request of this API can
+// be given back to the pool once the request is handled and its response
+// encoded: true for Produce (the batches are in the log) and Fetch (kmsg
+// copies its strings; nothing of it is in the response). Other requests'
+// bodies may be kept by a coordinator (JoinGroup's protocol metadata, …).
+func recyclableFrame(key int16) bool {
+	return key == int16(kmsg.Produce) || key == int16(kmsg.Fetch)
+}
+
 // writeLoop writes responses in request order.
-func (c *conn) writeLoop(queue <-chan *pending) {
+func (c *conn) writeLoop(queue <-chan *request) {
 	w := bufio.NewWriterSize(c.nc, 64<<10)
 	broken := false
 	for p := range queue {
-		<-p.done
+		p.done.Wait()
 		if broken {
 			p.out.release(c.b)
 			continue
@@ -196,10 +241,10 @@ func (c *conn) writeLoop(queue <-chan *pending) {
 			broken = true
 			continue
 		}
-		if p.out == nil {
+		if p.out.buf == nil {
 			continue
 		}
-		err := c.writeFrame(w, p.out)
+		err := c.writeFrame(w, &p.out)
 		p.out.release(c.b)
 		if err != nil {
 			c.nc.Close()
@@ -252,53 +297,89 @@ func (c *conn) writeFrame(w *bufio.Writer, f *outFrame) error {
 		if err := w.Flush(); err != nil {
 			return err
 		}
-		if _, err := part.sec.WriteTo(c.nc); err != nil {
+		if c.sectionOut == nil {
+			c.sectionOut = sectionWriter(c.nc)
+		}
+		if _, err := part.sec.WriteTo(c.sectionOut); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// readFrame reads one size-prefixed request, into a recycled buffer when
-// one is large enough.
-func (c *conn) readFrame(r *bufio.Reader) ([]byte, error) {
-	return readFrameWith(r, c.b.cfg.MaxRequestBytes, c.b.takeFrame)
+// rawSocket is a connection with its syscall.RawConn taken once: the
+// connection's own SyscallConn allocates one at every call, which would be
+// at every section sent with sendfile(2).
+type rawSocket struct {
+	net.Conn
+	raw syscall.RawConn
+}
+
+func (s *rawSocket) SyscallConn() (syscall.RawConn, error) { return s.raw, nil }
+
+// sectionWriter returns what to send file sections to nc through: a
+// rawSocket when nc has a file descriptor, nc itself otherwise.
+func sectionWriter(nc net.Conn) io.Writer {
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			return &rawSocket{Conn: nc, raw: raw}
+		}
+	}
+	return nc
+}
+
+// frameReader reads size-prefixed requests of at most maxBytes from r,
+// into buffers from pool (when not nil).
+type frameReader struct {
+	r        io.Reader
+	maxBytes int32
+	pool     *bufferPool
+	size     [4]byte // here rather than on the stack, which it would escape
 }
 
 // readFrame reads one size-prefixed request of at most maxBytes.
 func readFrame(r io.Reader, maxBytes int32) ([]byte, error) {
-	return readFrameWith(r, maxBytes, nil)
-}
-
-// readFrameWith is readFrame taking its buffer from take (when not nil),
-// which returns one with room for n bytes, or nil.
-func readFrameWith(r io.Reader, maxBytes int32, take func(n int) []byte) ([]byte, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
+	frame, err := (&frameReader{r: r, maxBytes: maxBytes}).next()
+	if err != nil {
 		return nil, err
 	}
-	n := int32(binary.BigEndian.Uint32(size[:]))
+	return *frame, nil
+}
+
+// next reads one request, into a pooled buffer when the pool has one with
+// room for it.
+func (fr *frameReader) next() (*[]byte, error) {
+	if _, err := io.ReadFull(fr.r, fr.size[:]); err != nil {
+		return nil, err
+	}
+	n := int32(binary.BigEndian.Uint32(fr.size[:]))
 	if n < 8 {
 		return nil, fmt.Errorf("request size %d is too small for a header", n)
 	}
-	if n > maxBytes {
-		return nil, fmt.Errorf("request of %d bytes exceeds socket.request.max.bytes (%d)", n, maxBytes)
+	if n > fr.maxBytes {
+		return nil, fmt.Errorf("request of %d bytes exceeds socket.request.max.bytes (%d)", n, fr.maxBytes)
 	}
 	// Memory follows the bytes that arrive, not the size a peer declares:
 	// a frame claiming 100 MiB and sending none pins only the first step
 	// (or a recycled buffer, whose memory is already there).
-	var frame []byte
-	if take != nil {
-		frame = take(int(n))
+	var bp *[]byte
+	if fr.pool != nil {
+		bp = fr.pool.get(int(n))
 	}
-	if frame == nil {
-		frame = make([]byte, 0, min(n, frameStep))
+	if bp == nil {
+		frame := make([]byte, 0, min(classSize(int(n)), frameStep))
+		bp = &frame
 	}
+	frame := *bp
 	for int32(len(frame)) < n {
 		if len(frame) == cap(frame) {
-			frame = slices.Grow(frame, int(min(n-int32(len(frame)), int32(len(frame)))))
+			// Doubling from a power of two up to n's class: the frame
+			// ends in a buffer the pool gives back for the next one.
+			grown := make([]byte, len(frame), min(2*cap(frame), classSize(int(n))))
+			copy(grown, frame)
+			frame = grown
 		}
-		m, err := r.Read(frame[len(frame):min(cap(frame), int(n))])
+		m, err := fr.r.Read(frame[len(frame):min(cap(frame), int(n))])
 		frame = frame[:len(frame)+m]
 		if err != nil && int32(len(frame)) < n {
 			if errors.Is(err, io.EOF) {
@@ -307,12 +388,14 @@ func readFrameWith(r io.Reader, maxBytes int32, take func(n int) []byte) ([]byte
 			return nil, err
 		}
 	}
-	return frame, nil
+	*bp = frame
+	return bp, nil
 }
 
-// frameStep is the first allocation for a request frame; it doubles as
-// the bytes arrive. A produce request of a default-sized (1 MiB) batch
-// fits in one step, so the common case allocates and copies once.
+// frameStep is the largest first allocation for a request frame; it
+// doubles as the bytes arrive. A produce request of a default-sized (1 MiB)
+// batch fits in one step, so the common case allocates and copies once
+// (and, with the pool warm, not at all).
 const frameStep = 1 << 20
 
 // unsupportedError is a request whose key or version the broker does not
@@ -328,17 +411,25 @@ func (e *unsupportedError) Error() string {
 
 // parse decodes the request header and body.
 func (c *conn) parse(frame []byte) (*request, error) {
-	req, err := parseRequest(c.b.apis, frame)
+	req, err := parseRequestAfter(c.b.apis, frame, c.clientID)
 	if err != nil {
 		return nil, err
 	}
 	req.conn = c
+	c.clientID = req.clientID
 	return req, nil
 }
 
 // parseRequest decodes a frame (without its size) into the request header
 // and the body, for an API and version of apis.
 func parseRequest(apis apiTable, frame []byte) (*request, error) {
+	return parseRequestAfter(apis, frame, "")
+}
+
+// parseRequestAfter is parseRequest for a request that follows one with
+// client id prevClientID, which it shares rather than allocates when its
+// own is the same.
+func parseRequestAfter(apis apiTable, frame []byte, prevClientID string) (*request, error) {
 	if len(frame) < 8 {
 		return nil, fmt.Errorf("request of %d bytes is too small for a header", len(frame))
 	}
@@ -364,7 +455,11 @@ func parseRequest(apis apiTable, frame []byte) (*request, error) {
 		if len(rest) < int(idLen) {
 			return nil, errors.New("truncated client id")
 		}
-		req.clientID = string(rest[:idLen])
+		if id := rest[:idLen]; string(id) == prevClientID {
+			req.clientID = prevClientID
+		} else {
+			req.clientID = string(id)
+		}
 		rest = rest[idLen:]
 	}
 	if req.body.IsFlexible() {
@@ -405,11 +500,17 @@ func skipTags(b []byte) ([]byte, error) {
 }
 
 // encodeFrame encodes a handler's response for the writer.
-func (b *Broker) encodeFrame(req *request, resp kmsg.Response) *outFrame {
+func (b *Broker) encodeFrame(req *request, resp kmsg.Response) outFrame {
 	if f, ok := resp.(*fetchResponse); ok {
 		return f.frame(b, req)
 	}
-	return &outFrame{buf: encodeResponseInto(b.takeBuffer(sizeHint(resp)), req, resp)}
+	return b.encodePooled(req, resp)
+}
+
+// encodePooled encodes a response into a buffer from the pool.
+func (b *Broker) encodePooled(req *request, resp kmsg.Response) outFrame {
+	bp := b.bufs.take(sizeHint(resp))
+	return outFrame{buf: encodeResponseInto(*bp, req, resp), pooled: bp}
 }
 
 // encodeResponse frames a response: size, correlation id, the header's
@@ -437,79 +538,35 @@ func encodeResponseInto(dst []byte, req *request, resp kmsg.Response) []byte {
 }
 
 // sizeHint guesses a response's encoded size, so that a Fetch response's
-// record bytes are copied once rather than at every doubling of the buffer.
+// record bytes are copied once rather than at every doubling of the buffer,
+// and a Produce response to many partitions is encoded without growing it.
 func sizeHint(resp kmsg.Response) int {
 	n := 256
-	if f, ok := resp.(*kmsg.FetchResponse); ok {
-		for _, t := range f.Topics {
+	switch r := resp.(type) {
+	case *kmsg.FetchResponse:
+		for _, t := range r.Topics {
 			n += len(t.Topic) + 64
 			for _, p := range t.Partitions {
 				n += len(p.RecordBatches) + 64 + 16*len(p.AbortedTransactions)
+			}
+		}
+	case *kmsg.ProduceResponse:
+		for _, t := range r.Topics {
+			n += len(t.Topic) + 8
+			for _, p := range t.Partitions {
+				n += 48
+				if p.ErrorMessage != nil {
+					n += len(*p.ErrorMessage) + 16*len(p.ErrorRecords)
+				}
 			}
 		}
 	}
 	return n
 }
 
-// Response buffers of at least pooledBufferMin bytes (Fetch responses,
-// mostly) are reused rather than allocated and zeroed for each response.
-const pooledBufferMin = 64 << 10
-
-// takeBuffer returns an empty buffer with room for n bytes.
-func (b *Broker) takeBuffer(n int) []byte {
-	if n >= pooledBufferMin {
-		if bp, ok := b.respBufs.Get().(*[]byte); ok && cap(*bp) >= n {
-			return (*bp)[:0]
-		}
-	}
-	return make([]byte, 0, max(n, 8))
-}
-
-// recycleBuffer gives a written response's buffer back for reuse.
-func (b *Broker) recycleBuffer(buf []byte) {
-	if cap(buf) >= pooledBufferMin && cap(buf) <= 64<<20 {
-		buf = buf[:0]
-		b.respBufs.Put(&buf)
-	}
-}
-
-// takeFrame returns a recycled request buffer with room for n bytes, or
-// nil. Only large frames are recycled, and only Produce requests' (the
-// large ones, and those whose handler keeps nothing of the request).
-func (b *Broker) takeFrame(n int) []byte {
-	if n < pooledBufferMin {
-		return nil
-	}
-	if bp, ok := b.frameBufs.Get().(*[]byte); ok && cap(*bp) >= n {
-		return (*bp)[:0]
-	}
-	return nil
-}
-
-// recycleFrame gives a handled request's frame back for reuse.
-func (b *Broker) recycleFrame(frame []byte) {
-	if cap(frame) >= pooledBufferMin && cap(frame) <= 64<<20 {
-		frame = frame[:0]
-		b.frameBufs.Put(&frame)
-	}
-}
-
 // fetchScratch is the size of the buffer a Fetch reads batch headers (and
 // batches whose CRC is to be checked) through.
 const fetchScratch = 16 << 10
-
-// takeScratch returns a Fetch read buffer.
-func (b *Broker) takeScratch() []byte {
-	if bp, ok := b.scratchBufs.Get().(*[]byte); ok {
-		return *bp
-	}
-	return make([]byte, fetchScratch)
-}
-
-// recycleScratch gives a Fetch read buffer back.
-func (b *Broker) recycleScratch(buf []byte) {
-	b.scratchBufs.Put(&buf)
-}
 
 // stopReading makes the reader return, so that the connection ends once the
 // requests already read are answered (graceful shutdown).

@@ -63,12 +63,14 @@ import (
 	"github.com/samsa-io/samsa/storage"
 )
 
-// fetchTarget is one partition of a fetch request, resolved.
+// fetchTarget is one partition of a fetch request, resolved, with what
+// the last read pass found for it.
 type fetchTarget struct {
 	topic string
 	req   *kmsg.FetchRequestTopicPartition
 	part  *partition // nil when err is set
 	err   error      // found when resolving: answered without reading
+	read  fetchRead
 }
 
 // fetchRead is what one pass read for a partition: the batches of sec,
@@ -79,27 +81,32 @@ type fetchRead struct {
 	err     error
 }
 
+// The handler allocates per request, not per partition or record: the
+// partitions' state, the response's partitions and the response each in
+// one piece (tested by TestFetchAllocationsDoNotGrowWithRecords).
 func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	out := newFetchResponse(r.version)
+	resp := out.FetchResponse
 	if req.SessionEpoch != 0 && req.SessionEpoch != -1 {
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return resp
 	}
 	img := b.meta.Image()
-	targets := make([][]fetchTarget, len(req.Topics))
 	n := 0
+	for i := range req.Topics {
+		n += len(req.Topics[i].Partitions)
+	}
+	targets := make([]fetchTarget, 0, n) // in request order
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		name, t, err := fetchTopic(img, r.version, rt)
-		targets[i] = make([]fetchTarget, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			ft := fetchTarget{topic: name, req: rp, err: err}
 			if err == nil {
 				ft.part, ft.err = fetchPartition(b, t, r.version, rp)
 			}
-			targets[i][j] = ft
-			n++
+			targets = append(targets, ft)
 		}
 	}
 
@@ -110,54 +117,66 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 	readCommitted := req.IsolationLevel == 1
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	var timer *time.Timer
-	scratch := b.takeScratch()
-	defer b.recycleScratch(scratch)
-	reads := make([][]fetchRead, len(targets))
-	for i := range targets {
-		reads[i] = make([]fetchRead, len(targets[i]))
-	}
+	scratch := b.bufs.take(fetchScratch)
+	defer b.bufs.put(scratch)
+	// A read that finds enough is the answer. One that does not is made
+	// again after taking the logs' change channels, so that an append
+	// between the read and the wait is not missed; then it waits.
+	var changed []<-chan struct{}
 	for {
-		// Take the change channels before reading, so that an append
-		// between the read and the wait is not missed.
-		var changed []<-chan struct{}
-		if wait > 0 && req.MinBytes > 0 {
-			for i := range targets {
-				for _, ft := range targets[i] {
-					if ft.err == nil {
-						changed = append(changed, ft.part.log.Changed())
-					}
-				}
-			}
-		}
-		total, failed := readFetch(scratch, targets, reads, r.version, maxBytes, readCommitted)
-		if n == 0 || failed || total >= int(req.MinBytes) || wait <= 0 || len(changed) == 0 {
+		total, failed := readFetch((*scratch)[:fetchScratch], targets, r.version, maxBytes, readCommitted)
+		if n == 0 || failed || total >= int(req.MinBytes) || wait <= 0 {
 			break
 		}
-		releaseReads(reads) // not held while waiting
+		if changed == nil {
+			changed = changeChannels(targets, make([]<-chan struct{}, 0, n))
+			if len(changed) == 0 {
+				break
+			}
+			continue
+		}
+		releaseReads(targets) // not held while waiting
 		if timer == nil {
 			timer = time.NewTimer(wait)
 			defer timer.Stop()
 		}
 		if !waitForChange(ctx, b.ctx, timer.C, changed) {
-			readFetch(scratch, targets, reads, r.version, maxBytes, readCommitted)
+			readFetch((*scratch)[:fetchScratch], targets, r.version, maxBytes, readCommitted)
 			break
 		}
+		changed = changeChannels(targets, changed[:0])
 	}
 
-	out := &fetchResponse{FetchResponse: resp}
-
+	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	parts := make([]kmsg.FetchResponseTopicPartition, n)
+	sets := 0
+	for k := range targets {
+		if targets[k].read.sec.Len() > 0 {
+			sets++
+		}
+	}
+	out.sets = out.inline.sets[:0]
+	if sets > len(out.inline.sets) {
+		out.sets = make([]fetchSet, 0, sets)
+	}
+	k := 0
 	for i := range req.Topics {
 		rt := &req.Topics[i]
-		st := kmsg.NewFetchResponseTopic()
+		st := &resp.Topics[i]
+		*st = kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		if r.version < 13 {
 			st.TopicID = [16]byte{}
 		} else {
 			st.Topic = ""
 		}
+		st.Partitions = parts[k : k+len(rt.Partitions) : k+len(rt.Partitions)]
 		for j := range rt.Partitions {
-			rd := reads[i][j]
-			sp := kmsg.NewFetchResponseTopicPartition()
+			ft := &targets[k]
+			k++
+			rd := ft.read
+			sp := &st.Partitions[j]
+			*sp = kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rt.Partitions[j].Partition
 			if rd.err != nil {
 				sp.ErrorCode = errorCode(rd.err)
@@ -174,17 +193,26 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 				sp.RecordBatches = []byte{}
 				if rd.sec.Len() > 0 {
 					out.sets = append(out.sets, fetchSet{topic: i, partition: j, sec: rd.sec})
-					targets[i][j].part.traffic.fetched(&rd.sec) // BytesOut (metrics.go)
+					ft.part.traffic.fetched(&rd.sec) // BytesOut (metrics.go)
 				}
 				if readCommitted {
-					sp.AbortedTransactions = abortedInRead(targets[i][j], rd)
+					sp.AbortedTransactions = abortedInRead(ft, rd)
 				}
 			}
-			st.Partitions = append(st.Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
 	}
 	return out
+}
+
+// changeChannels appends to dst the change channels of the logs of
+// targets.
+func changeChannels(targets []fetchTarget, dst []<-chan struct{}) []<-chan struct{} {
+	for _, ft := range targets {
+		if ft.err == nil {
+			dst = append(dst, ft.part.log.Changed())
+		}
+	}
+	return dst
 }
 
 // abortedInRead lists, for a read_committed fetch, the aborted
@@ -194,7 +222,7 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 // may name a transaction starting after the data, which clients ignore;
 // Kafka bounds it by the end of the data read). Never null: an empty list
 // says there are none.
-func abortedInRead(ft fetchTarget, rd fetchRead) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+func abortedInRead(ft *fetchTarget, rd fetchRead) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
 	if rd.sec.Len() == 0 {
 		return []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 	}
@@ -241,51 +269,48 @@ func fetchPartition(b *Broker, t *metadata.Topic, version int16, rp *kmsg.FetchR
 
 // readFetch reads every partition once, honouring the byte limits, and
 // reports the bytes read and whether any partition failed. Sections of an
-// earlier pass in reads are released first.
-func readFetch(scratch []byte, targets [][]fetchTarget, reads [][]fetchRead, version int16, maxBytes int, readCommitted bool) (int, bool) {
-	releaseReads(reads)
+// earlier pass are released first.
+func readFetch(scratch []byte, targets []fetchTarget, version int16, maxBytes int, readCommitted bool) (int, bool) {
+	releaseReads(targets)
 	total, failed := 0, false
 	first := true // no partition has returned data yet: its first batch is returned whole
 	for i := range targets {
-		for j, ft := range targets[i] {
-			rd := fetchRead{err: ft.err}
-			if rd.err == nil {
-				left := maxBytes - total
-				limit := min(int(ft.req.PartitionMaxBytes), left)
-				if !first && limit <= 0 {
-					rd.offsets = ft.part.log.Offsets()
-				} else {
-					rd = readPartition(scratch, ft, version, max(limit, 0), readCommitted)
-					if rd.err == nil && !first && rd.sec.Len() > limit {
-						rd.sec.Release() // the next batch does not fit what is left
-					}
+		ft := &targets[i]
+		rd := fetchRead{err: ft.err}
+		if rd.err == nil {
+			left := maxBytes - total
+			limit := min(int(ft.req.PartitionMaxBytes), left)
+			if !first && limit <= 0 {
+				rd.offsets = ft.part.log.Offsets()
+			} else {
+				rd = readPartition(scratch, ft, version, max(limit, 0), readCommitted)
+				if rd.err == nil && !first && rd.sec.Len() > limit {
+					rd.sec.Release() // the next batch does not fit what is left
 				}
 			}
-			if rd.err != nil {
-				failed = true
-				rd.sec.Release()
-			}
-			if n := rd.sec.Len(); n > 0 {
-				total += n
-				first = false
-			}
-			reads[i][j] = rd
 		}
+		if rd.err != nil {
+			failed = true
+			rd.sec.Release()
+		}
+		if n := rd.sec.Len(); n > 0 {
+			total += n
+			first = false
+		}
+		ft.read = rd
 	}
 	return total, failed
 }
 
-// releaseReads releases the sections of reads.
-func releaseReads(reads [][]fetchRead) {
-	for i := range reads {
-		for j := range reads[i] {
-			reads[i][j].sec.Release()
-		}
+// releaseReads releases the sections the targets' last pass read.
+func releaseReads(targets []fetchTarget) {
+	for i := range targets {
+		targets[i].read.sec.Release()
 	}
 }
 
 // readPartition finds a partition's batches from the fetch offset.
-func readPartition(scratch []byte, ft fetchTarget, version int16, limit int, readCommitted bool) fetchRead {
+func readPartition(scratch []byte, ft *fetchTarget, version int16, limit int, readCommitted bool) fetchRead {
 	var rd fetchRead
 	l := ft.part.log
 	offs := l.Offsets()

@@ -33,6 +33,28 @@ import (
 type fetchResponse struct {
 	*kmsg.FetchResponse
 	sets []fetchSet
+
+	// What a response with few record sets needs, in the same allocation
+	// (newFetchResponse): the kmsg response itself, and the sets, frame
+	// parts and markers of up to inlineSets record sets.
+	body   kmsg.FetchResponse
+	inline struct {
+		sets    [inlineSets]fetchSet
+		parts   [3*inlineSets + 1]framePart
+		markers [inlineSets * markerLen]byte
+	}
+}
+
+// inlineSets is how many record sets a fetchResponse holds without
+// allocating for them.
+const inlineSets = 4
+
+// newFetchResponse returns an empty response of version v.
+func newFetchResponse(v int16) *fetchResponse {
+	r := &fetchResponse{body: kmsg.NewFetchResponse()}
+	r.body.SetVersion(v)
+	r.FetchResponse = &r.body
+	return r
 }
 
 // fetchSet is one partition's record set.
@@ -80,22 +102,28 @@ var markerPrefix = func() (p [markerLen - 4]byte) {
 
 // frame encodes the response as an outFrame whose record sets are the
 // sections. The frame owns the sections from then on.
-func (r *fetchResponse) frame(b *Broker, req *request) *outFrame {
+func (r *fetchResponse) frame(b *Broker, req *request) outFrame {
 	if len(r.sets) == 0 {
-		return &outFrame{buf: encodeResponseInto(b.takeBuffer(sizeHint(r.FetchResponse)), req, r.FetchResponse)}
+		return b.encodePooled(req, r.FetchResponse)
 	}
-	markers := make([]byte, 0, markerLen*len(r.sets))
+	markers := r.inline.markers[:0]
+	parts := r.inline.parts[:0]
+	if len(r.sets) > inlineSets {
+		markers = make([]byte, 0, markerLen*len(r.sets))
+		parts = make([]framePart, 0, 3*len(r.sets)+1)
+	}
 	for i := range r.sets {
 		markers = append(markers, markerPrefix[:]...)
 		markers = binary.BigEndian.AppendUint32(markers, uint32(i))
 		r.part(&r.sets[i]).RecordBatches = markers[i*markerLen : (i+1)*markerLen]
 	}
-	buf := encodeResponseInto(b.takeBuffer(sizeHint(r.FetchResponse)+5*len(r.sets)), req, r.FetchResponse)
+	bp := b.bufs.take(sizeHint(r.FetchResponse) + 5*len(r.sets))
+	buf := encodeResponseInto(*bp, req, r.FetchResponse)
 	for i := range r.sets {
 		r.part(&r.sets[i]).RecordBatches = []byte{}
 	}
 	flexible := r.IsFlexible()
-	f := &outFrame{buf: buf, parts: make([]framePart, 0, 3*len(r.sets)+1)}
+	f := outFrame{buf: buf, pooled: bp, parts: parts}
 	body := len(buf)
 	from := 0
 	size := -4 // the size field does not count itself
@@ -105,9 +133,9 @@ func (r *fetchResponse) frame(b *Broker, req *request) *outFrame {
 		if at < 0 || !markerPrefixed(buf[:from+at], flexible) {
 			// Cannot happen with kmsg's encoding (the test checks every
 			// version); copying is still correct.
-			b.recycleBuffer(f.buf)
-			resp := r.materialize()
-			return &outFrame{buf: encodeResponseInto(b.takeBuffer(sizeHint(resp)), req, resp)}
+			f.parts, f.fetch = nil, nil
+			f.release(b)
+			return b.encodePooled(req, r.materialize())
 		}
 		at += from
 		prefixLen := 4

@@ -47,8 +47,10 @@ func frameTestLog(t *testing.T) (*storage.Log, []int64) {
 // plus the fields it does not set (tags, brokers), whose record sets are
 // sections of l read from starts (the last topic's second partition has
 // none, the first's second partition an error). With inline, the record
-// bytes are in the response itself, and there are no sections.
-func frameTestResponse(t *testing.T, l *storage.Log, starts []int64, version int16, inline bool) *fetchResponse {
+// bytes are in the response itself, and there are no sections. It has
+// 1 to 3 topics: 2 record sets, 4, or 7 (more than a fetchResponse holds
+// without allocating for them).
+func frameTestResponse(t *testing.T, l *storage.Log, starts []int64, version int16, inline bool, topics int) *fetchResponse {
 	t.Helper()
 	resp := kmsg.NewPtrFetchResponse()
 	resp.SetVersion(version)
@@ -57,7 +59,7 @@ func frameTestResponse(t *testing.T, l *storage.Log, starts []int64, version int
 	resp.Brokers = []kmsg.FetchResponseBroker{{NodeID: 1, Host: "broker-1.example", Port: 9092, Rack: &rack}}
 	out := &fetchResponse{FetchResponse: resp}
 	next := 0
-	for ti, name := range []string{"orders", "payments\x00\x11"} {
+	for ti, name := range []string{"orders", "payments\x00\x11", "refunds"}[:topics] {
 		st := kmsg.NewFetchResponseTopic()
 		if version >= 13 {
 			st.TopicID = [16]byte{byte(ti + 1), 0x11, 0x10}
@@ -133,37 +135,40 @@ func TestFetchFrameMatchesKmsg(t *testing.T) {
 	l, starts := frameTestLog(t)
 	b := &Broker{}
 	for version := int16(4); version <= 17; version++ {
-		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
-			req := &request{key: int16(kmsg.Fetch), version: version, correlationID: 42}
-			want := encodeResponseInto(make([]byte, 0, 64), req, frameTestResponse(t, l, starts, version, true).FetchResponse)
+		for topics := 1; topics <= 3; topics++ {
+			t.Run(fmt.Sprintf("v%d/topics=%d", version, topics), func(t *testing.T) {
+				req := &request{key: int16(kmsg.Fetch), version: version, correlationID: 42}
+				want := encodeResponseInto(make([]byte, 0, 64), req, frameTestResponse(t, l, starts, version, true, topics).FetchResponse)
 
-			f := frameTestResponse(t, l, starts, version, false).frame(b, req)
-			if f.parts == nil {
-				t.Fatal("the frame has no sections: it was copied")
-			}
-			if got := assemble(t, f); !bytes.Equal(got, want) {
-				t.Fatalf("assembled frame differs from kmsg's encoding:\n got %d bytes %x…\nwant %d bytes %x…",
-					len(got), got[:min(64, len(got))], len(want), want[:min(64, len(want))])
-			}
-			got, err := writeOverSocket(b, f)
-			f.release(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("frame written to a socket differs from kmsg's encoding: got %d bytes, want %d", len(got), len(want))
-			}
-			// The response decodes as kmsg's own, record bytes included.
-			back := kmsg.NewPtrFetchResponse()
-			back.SetVersion(version)
-			body := got[8:]
-			if version >= 12 {
-				body = body[1:]
-			}
-			if err := back.ReadFrom(body); err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-		})
+				frame := frameTestResponse(t, l, starts, version, false, topics).frame(b, req)
+				f := &frame
+				if f.parts == nil {
+					t.Fatal("the frame has no sections: it was copied")
+				}
+				if got := assemble(t, f); !bytes.Equal(got, want) {
+					t.Fatalf("assembled frame differs from kmsg's encoding:\n got %d bytes %x…\nwant %d bytes %x…",
+						len(got), got[:min(64, len(got))], len(want), want[:min(64, len(want))])
+				}
+				got, err := writeOverSocket(b, f)
+				f.release(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("frame written to a socket differs from kmsg's encoding: got %d bytes, want %d", len(got), len(want))
+				}
+				// The response decodes as kmsg's own, record bytes included.
+				back := kmsg.NewPtrFetchResponse()
+				back.SetVersion(version)
+				body := got[8:]
+				if version >= 12 {
+					body = body[1:]
+				}
+				if err := back.ReadFrom(body); err != nil {
+					t.Fatalf("decode: %v", err)
+				}
+			})
+		}
 	}
 }
 
@@ -205,8 +210,8 @@ func TestFetchResponseMaterializes(t *testing.T) {
 	l, starts := frameTestLog(t)
 	for _, version := range []int16{4, 11, 12, 17} {
 		req := &request{key: int16(kmsg.Fetch), version: version, correlationID: 9}
-		want := encodeResponseInto(make([]byte, 0, 64), req, frameTestResponse(t, l, starts, version, true).FetchResponse)
-		if got := encodeResponse(req, frameTestResponse(t, l, starts, version, false)); !bytes.Equal(got, want) {
+		want := encodeResponseInto(make([]byte, 0, 64), req, frameTestResponse(t, l, starts, version, true, 2).FetchResponse)
+		if got := encodeResponse(req, frameTestResponse(t, l, starts, version, false, 2)); !bytes.Equal(got, want) {
 			t.Fatalf("v%d: encodeResponse differs from kmsg's encoding", version)
 		}
 	}

@@ -76,16 +76,23 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 	img := b.meta.Image()
 	acksOK := req.Acks == -1 || req.Acks == 0 || req.Acks == 1
 
-	results := make([][]produced, len(req.Topics))
-	r.waitTurn() // appends in request order (conn.go)
-	for i, rt := range req.Topics {
-		results[i] = make([]produced, len(rt.Partitions))
-		for j, rp := range rt.Partitions {
+	// Per request, not per partition: each of the results, the response's
+	// topics and its partitions is one allocation.
+	n := 0
+	for _, rt := range req.Topics {
+		n += len(rt.Partitions)
+	}
+	results := make([]produced, n) // in request order
+	r.waitTurn()                   // appends in request order (conn.go)
+	k := 0
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
 			if !acksOK {
-				results[i][j] = produced{err: fmt.Errorf("%w: acks must be -1, 0 or 1, not %d", kerr.InvalidRequiredAcks, req.Acks)}
-				continue
+				results[k] = produced{err: fmt.Errorf("%w: acks must be -1, 0 or 1, not %d", kerr.InvalidRequiredAcks, req.Acks)}
+			} else {
+				results[k] = b.produceBatch(img, r.version, rt.Topic, rp.Partition, rp.Records)
 			}
-			results[i][j] = b.produceBatch(img, r.version, rt.Topic, rp.Partition, rp.Records)
+			k++
 		}
 	}
 	r.passTurn()
@@ -97,12 +104,19 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 		waitDurable(results, req.TimeoutMillis)
 	}
 
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	parts := make([]kmsg.ProduceResponseTopicPartition, n)
+	k = 0
 	for i, rt := range req.Topics {
-		st := kmsg.NewProduceResponseTopic()
+		st := &resp.Topics[i]
+		*st = kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
+		st.Partitions = parts[k : k+len(rt.Partitions) : k+len(rt.Partitions)]
 		for j, rp := range rt.Partitions {
-			res := results[i][j]
-			sp := kmsg.NewProduceResponseTopicPartition()
+			res := &results[k]
+			k++
+			sp := &st.Partitions[j]
+			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			if res.err != nil {
 				sp.ErrorCode = errorCode(res.err)
@@ -115,9 +129,7 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 			} else {
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.baseOffset, res.logAppendTime, res.logStart
 			}
-			st.Partitions = append(st.Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
 }
@@ -127,10 +139,12 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 // a closed connection makes it refresh its metadata. The connection stops
 // reading; what it has read already is still handled and answered, and it
 // closes once those answers are written.
-func closeOnError(r *request, req *kmsg.ProduceRequest, results [][]produced) {
-	for i, rt := range req.Topics {
-		for j, rp := range rt.Partitions {
-			err := results[i][j].err
+func closeOnError(r *request, req *kmsg.ProduceRequest, results []produced) {
+	k := 0
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			err := results[k].err
+			k++
 			if err == nil {
 				continue
 			}
@@ -166,14 +180,12 @@ func recordErrors(err error) []kmsg.ProduceResponseTopicPartitionErrorRecord {
 // answers at once, to find the partitions whose log failed. When it times
 // out, every written partition is REQUEST_TIMED_OUT, as in Kafka: the
 // batches are in the log, and the round goes on to make them durable.
-func waitDurable(results [][]produced, timeoutMs int32) {
-	var logs []*storage.Log
-	var ends []int64
-	for i := range results {
-		for _, res := range results[i] {
-			if res.err == nil && res.log != nil {
-				logs, ends = append(logs, res.log), append(ends, res.end)
-			}
+func waitDurable(results []produced, timeoutMs int32) {
+	logs := make([]*storage.Log, 0, len(results))
+	ends := make([]int64, 0, len(results))
+	for _, res := range results {
+		if res.err == nil && res.log != nil {
+			logs, ends = append(logs, res.log), append(ends, res.end)
 		}
 	}
 	if len(logs) == 0 {
@@ -193,10 +205,8 @@ func waitDurable(results [][]produced, timeoutMs int32) {
 			err = fmt.Errorf("%w: the batch is in the log but was not durable within timeout_ms (%d)",
 				kerr.RequestTimedOut, timeoutMs)
 			for i := range results {
-				for j := range results[i] {
-					if res := &results[i][j]; res.err == nil && res.log != nil {
-						res.err = err
-					}
+				if res := &results[i]; res.err == nil && res.log != nil {
+					res.err = err
 				}
 			}
 			return
@@ -206,11 +216,8 @@ func waitDurable(results [][]produced, timeoutMs int32) {
 		return
 	}
 	for i := range results {
-		for j := range results[i] {
-			res := &results[i][j]
-			if res.err == nil && res.log != nil {
-				res.err = res.log.WaitDurable(res.end)
-			}
+		if res := &results[i]; res.err == nil && res.log != nil {
+			res.err = res.log.WaitDurable(res.end)
 		}
 	}
 }

@@ -485,7 +485,7 @@ func TestReadCommittedFetchStopsAtTheLSO(t *testing.T) {
 	e.mustProduce(batchOpts{pid: -1, n: 1})                              // 8
 	read := func(from int64, committed bool) (int64, []int64) {
 		t.Helper()
-		ft := fetchTarget{topic: "t", part: e.part, req: &kmsg.FetchRequestTopicPartition{FetchOffset: from, PartitionMaxBytes: 1 << 20}}
+		ft := &fetchTarget{topic: "t", part: e.part, req: &kmsg.FetchRequestTopicPartition{FetchOffset: from, PartitionMaxBytes: 1 << 20}}
 		var total int64
 		var firsts []int64
 		for ft.req.FetchOffset < e.part.log.Offsets().LogEnd {
