@@ -12,11 +12,11 @@ package broker
 //     COORDINATOR_NOT_AVAILABLE (stateLocked).
 //   - Every call into the coordinator is made under one mutex, and the
 //     records it returns are appended to the internal topic under the same
-//     mutex (appendLocked), so the log holds the changes in the order the
-//     state machine made them. Outside the mutex the driver waits until
-//     those records are durable (durable) and only then lets anything
-//     depend on them; a reply whose records could not be written is
-//     answered with an error.
+//     mutex (appendToTopicLocked), so the log holds the changes in the
+//     order the state machine made them. Outside the mutex the driver
+//     waits until those records are durable (durable) and only then lets
+//     anything depend on them; a reply whose records could not be written
+//     is answered with an error.
 //   - A request is matched to its reply by a token from a counter: the
 //     handler registers a channel for its token (registerLocked), and a
 //     reply may come from the call it made or from a later one (handOver).
@@ -348,7 +348,8 @@ type coordRecord struct {
 	Key, Value []byte
 }
 
-// coordRecords is a coordinator's records as appendLocked takes them.
+// coordRecords is a coordinator's records as appendToTopicLocked takes
+// them.
 func coordRecords[R group.Record | txn.Record](recs []R) []coordRecord {
 	out := make([]coordRecord, len(recs))
 	for i, r := range recs {
@@ -365,10 +366,10 @@ type written struct {
 	err  error
 }
 
-// appendLocked appends records to the internal topic: per partition one
-// batch built with opts (or more, if one would exceed max.message.bytes),
-// in order.
-func (d *coordDriver[C, T]) appendLocked(recs []coordRecord, opts record.BuildOptions) written {
+// appendToTopicLocked appends records to the internal topic: per
+// partition one batch built with opts (or more, if one would exceed
+// max.message.bytes), in order.
+func (d *coordDriver[C, T]) appendToTopicLocked(recs []coordRecord, opts record.BuildOptions) written {
 	var w written
 	if len(recs) == 0 {
 		return w

@@ -47,21 +47,31 @@ func handleDirect(ctx context.Context, b *Broker, req kmsg.Request, version int1
 	return b.handle(ctx, r)
 }
 
-func waitLoaded(t *testing.T, b *Broker) {
+// waitLoaded waits until a coordinator's driver has loaded its internal
+// topic.
+func waitLoaded[C coordinator, T ~uint64](t *testing.T, d *coordDriver[C, T]) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b.groups.mu.Lock()
-		loaded := b.groups.loaded
-		b.groups.mu.Unlock()
-		if loaded {
-			return
-		}
+	for d.state() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("__consumer_offsets never loaded")
+			t.Fatalf("%s never loaded", d.topic)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// asIfLoading makes a loaded driver answer as if it were still loading,
+// until the test ends.
+func asIfLoading[C coordinator, T ~uint64](t *testing.T, d *coordDriver[C, T]) {
+	waitLoaded(t, d)
+	d.mu.Lock()
+	d.loaded = false
+	d.mu.Unlock()
+	t.Cleanup(func() {
+		d.mu.Lock()
+		d.loaded = true
+		d.mu.Unlock()
+	})
 }
 
 func TestCoordinatorAppendSplitsOversizeBatchesAndReadsBackInOrder(t *testing.T) {
@@ -129,15 +139,7 @@ func TestCoordinatorAppendSplitsOversizeBatchesAndReadsBackInOrder(t *testing.T)
 
 func TestGroupRequestsBeforeLoadingEndsGetLoadInProgress(t *testing.T) {
 	b := startBroker(t, nil)
-	waitLoaded(t, b)
-	b.groups.mu.Lock()
-	b.groups.loaded = false // as if still loading
-	b.groups.mu.Unlock()
-	defer func() {
-		b.groups.mu.Lock()
-		b.groups.loaded = true
-		b.groups.mu.Unlock()
-	}()
+	asIfLoading(t, &b.groups.coordDriver)
 	ctx := context.Background()
 	want := kerr.CoordinatorLoadInProgress.Code
 
@@ -198,7 +200,7 @@ func TestGroupRequestsBeforeLoadingEndsGetLoadInProgress(t *testing.T) {
 // is an hour) and returns once the driver holds it.
 func waitingJoin(t *testing.T, b *Broker, ctx context.Context) <-chan kmsg.Response {
 	t.Helper()
-	waitLoaded(t, b)
+	waitLoaded(t, &b.groups.coordDriver)
 	join := kmsg.NewPtrJoinGroupRequest()
 	join.Group, join.ProtocolType = "g", "consumer"
 	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 30000, 600000
@@ -268,7 +270,7 @@ func TestSilentMemberExpiresThroughTheTimer(t *testing.T) {
 		c.Groups.Classic.InitialRebalanceDelay = 0
 		c.Groups.Classic.MinSessionTimeout = 10 * time.Millisecond
 	})
-	waitLoaded(t, b)
+	waitLoaded(t, &b.groups.coordDriver)
 	ctx := context.Background()
 	meta := kmsg.NewConsumerMemberMetadata()
 	meta.Topics = []string{"t"}

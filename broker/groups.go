@@ -161,7 +161,7 @@ func (g *groups) appendLocked(recs []group.Record) written {
 // appendBatchesLocked is appendLocked with batches built with opts (a
 // transactional producer's, for TxnOffsetCommit: txn_offset_commit.go).
 func (g *groups) appendBatchesLocked(recs []group.Record, opts record.BuildOptions) written {
-	return g.coordDriver.appendLocked(coordRecords(recs), opts)
+	return g.appendToTopicLocked(coordRecords(recs), opts)
 }
 
 // deliver waits until w is durable and hands out the replies; if the

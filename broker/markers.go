@@ -27,12 +27,12 @@ import (
 // does a deleted partition. ctx is not consulted: a marker once appended is
 // waited for, so that the LSO moves.
 func (b *Broker) writeMarkers(_ context.Context, m txn.Markers) (failed []txn.TopicPartition) {
-	type written struct {
+	type appended struct { // a marker, durable once log is up to end
 		tp  txn.TopicPartition
 		log *storage.Log
 		end int64
 	}
-	var pending []written
+	var pending []appended
 	for _, tp := range m.Partitions {
 		log, end, err := b.writeMarker(m, tp)
 		if err != nil {
@@ -41,7 +41,7 @@ func (b *Broker) writeMarkers(_ context.Context, m txn.Markers) (failed []txn.To
 			failed = append(failed, tp)
 			continue
 		}
-		pending = append(pending, written{tp, log, end})
+		pending = append(pending, appended{tp, log, end})
 	}
 	if len(pending) == 0 {
 		return failed

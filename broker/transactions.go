@@ -165,7 +165,7 @@ func (d *txnDriver) tick() {
 // appendLocked appends records to __transaction_state, per partition one
 // batch (or more, if one would exceed max.message.bytes), in order.
 func (d *txnDriver) appendLocked(recs []txn.Record) written {
-	return d.coordDriver.appendLocked(coordRecords(recs), record.DefaultBuildOptions())
+	return d.appendToTopicLocked(coordRecords(recs), record.DefaultBuildOptions())
 }
 
 // finish carries out an Output whose records went to w: once they are

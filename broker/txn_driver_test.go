@@ -12,28 +12,9 @@ import (
 	"github.com/samsa-io/samsa/txn"
 )
 
-func waitTxnLoaded(t *testing.T, b *Broker) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for b.txns.state() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("__transaction_state never loaded")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestTxnRequestsBeforeLoadingEndsGetLoadInProgress(t *testing.T) {
 	b := startBroker(t, nil)
-	waitTxnLoaded(t, b)
-	b.txns.mu.Lock()
-	b.txns.loaded = false // as if still loading
-	b.txns.mu.Unlock()
-	defer func() {
-		b.txns.mu.Lock()
-		b.txns.loaded = true
-		b.txns.mu.Unlock()
-	}()
+	asIfLoading(t, &b.txns.coordDriver)
 	ctx := context.Background()
 	want := kerr.CoordinatorLoadInProgress.Code
 
@@ -83,7 +64,7 @@ func TestTxnRequestsBeforeLoadingEndsGetLoadInProgress(t *testing.T) {
 // the broker closes, and one whose context ends gives up.
 func TestWaitingTxnRequestIsAnsweredWhenItsContextOrTheBrokerEnds(t *testing.T) {
 	b := startBroker(t, nil)
-	waitTxnLoaded(t, b)
+	waitLoaded(t, &b.txns.coordDriver)
 	wait := func(ctx context.Context) <-chan kmsg.Response {
 		req := kmsg.NewPtrEndTxnRequest()
 		req.Version = 4
@@ -139,8 +120,8 @@ func txnOffsetCommit(b *Broker, id, groupID string, pid int64, epoch int16, offs
 
 func TestTxnOffsetCommitNeedsTheGroupInTheTransaction(t *testing.T) {
 	b := startBroker(t, nil)
-	waitLoaded(t, b)
-	waitTxnLoaded(t, b)
+	waitLoaded(t, &b.groups.coordDriver)
+	waitLoaded(t, &b.txns.coordDriver)
 	ctx := context.Background()
 	pid, epoch := initTxn(t, b, "tx")
 
