@@ -52,7 +52,8 @@ type request struct {
 
 	// frame holds the request's bytes, from the broker's buffer pool: the
 	// body may point into them. Given back, and nil, once the handler is
-	// done with a Produce or Fetch request (recyclableFrame).
+	// done with a Produce or Fetch request (recyclableFrame), or earlier
+	// by the handler (releaseFrame).
 	frame    *[]byte
 	received time.Time // when it was read, for its latency (metrics.go)
 
@@ -211,9 +212,16 @@ func (c *conn) handle(ctx context.Context, req *request) {
 	}
 	c.b.brokerMetrics.request(req.key, req.version, time.Since(req.received))
 	if recyclableFrame(req.key) {
-		c.b.bufs.put(req.frame)
-		req.frame, req.body = nil, nil
+		req.releaseFrame(c.b)
+		req.body = nil
 	}
+}
+
+// releaseFrame gives the request's frame back to the pool; the handler
+// must not read the parts of the body that pointed into it after this.
+func (r *request) releaseFrame(b *Broker) {
+	b.bufs.put(r.frame)
+	r.frame = nil
 }
 
 // recyclableFrame reports whether the frame of a request of this API can

@@ -96,6 +96,11 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 		}
 	}
 	r.passTurn()
+	// The batches are in the log. Give their frame back before the wait
+	// for the fsync, so that the memory a connection holds is its requests
+	// being read and appended, not all those awaiting durability; from here
+	// on rp.Records must not be read.
+	r.releaseFrame(b)
 	if req.Acks == 0 {
 		closeOnError(r, req, results)
 		return nil
