@@ -48,6 +48,11 @@ type Config struct {
 	// (transaction.state.log.num.partitions, transaction.max.timeout.ms,
 	// …); a zero field means Kafka's default.
 	Transactions txn.Config
+	// FetchSessionCacheSlots is max.incremental.fetch.session.cache.slots:
+	// how many fetch sessions (KIP-227) the broker keeps, evicting the
+	// least recently used beyond (fetch_session.go). Zero means Kafka's
+	// default, 1000; below zero, none: clients fetch without sessions.
+	FetchSessionCacheSlots int
 	// Metrics is where the broker registers its Prometheus collectors
 	// (consumer group lag, …); nil registers none. Close unregisters them.
 	Metrics prometheus.Registerer
@@ -86,6 +91,8 @@ type Broker struct {
 	txns        *txnDriver             // the transaction coordinator's driver (transactions.go)
 	metrics     []prometheus.Collector // registered with cfg.Metrics (group_metrics.go, commit_metrics.go)
 	bufs        bufferPool             // request frames, responses, fetch read buffers (buffers.go)
+	// fetchSessions holds the fetch sessions (fetch_session.go); immutable.
+	fetchSessions *fetchSessionCache
 
 	// brokerMetrics counts requests, traffic and fsyncs, and reads the
 	// logs at scrape time (metrics.go); immutable.
@@ -118,7 +125,11 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	if cfg.Groups.Partitions <= 0 {
 		cfg.Groups = group.DefaultConfig()
 	}
+	if cfg.FetchSessionCacheSlots == 0 {
+		cfg.FetchSessionCacheSlots = defaultFetchSessionSlots
+	}
 	b := &Broker{cfg: cfg, logger: cfg.Logger, apis: newAPITable(), conns: map[*conn]struct{}{}}
+	b.fetchSessions = newFetchSessionCache(cfg.FetchSessionCacheSlots, fetchSessionIdle, randomSessionID)
 	b.brokerMetrics = newBrokerMetrics(b)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	defer func() {

@@ -38,14 +38,9 @@ package broker
 // and v17 leader and directory tags for followers. Requests below v10 get
 // UNSUPPORTED_COMPRESSION_TYPE for a partition whose data is zstd, as Kafka.
 //
-// Fetch sessions: Samsa never creates one. A request with epoch 0 (asking
-// for a session) or -1 (no session) is a full fetch whatever its session id
-// (Kafka closes the session named, if any; kafka-go sends id -1 and epoch
-// -1) and is answered with session id 0, which tells the client that no
-// session was created: it sends full fetches from then on, as Kafka's
-// clients do with a broker whose session cache is full. Any other epoch is
-// an incremental fetch in a session that does not exist:
-// FETCH_SESSION_ID_NOT_FOUND. forgotten_topics_data is ignored.
+// Fetch sessions (KIP-227, v7+): a consumer may open a session and then
+// send only the partitions whose position changed, and get back only those
+// that changed; fetch_session.go says how, and holds the sessions.
 
 import (
 	"context"
@@ -63,14 +58,26 @@ import (
 	"github.com/samsa-io/samsa/storage"
 )
 
-// fetchTarget is one partition of a fetch request, resolved, with what
-// the last read pass found for it.
+// fetchTarget is one partition a fetch reads, resolved, with what the last
+// read pass found for it.
 type fetchTarget struct {
-	topic string
-	req   *kmsg.FetchRequestTopicPartition
-	part  *partition // nil when err is set
-	err   error      // found when resolving: answered without reading
-	read  fetchRead
+	key   partitionKey      // as the request, or the session, names it
+	pos   fetchPosition     // where to read
+	entry *sessionPartition // the session's, for a fetch in a session
+	// include: the response carries the partition (all do, but the
+	// unchanged ones of an incremental fetch).
+	include bool
+
+	name string     // the topic's name
+	part *partition // nil when err is set
+	err  error      // found when resolving: answered without reading
+	read fetchRead
+}
+
+// outcome is what the last read pass found: records, an error, or
+// neither, and the partition's offsets.
+func (t *fetchTarget) outcome() (records, failed bool, offs storage.Offsets) {
+	return t.read.sec.Len() > 0, t.read.err != nil, t.read.offsets
 }
 
 // fetchRead is what one pass read for a partition: the batches of sec,
@@ -83,32 +90,27 @@ type fetchRead struct {
 
 // The handler allocates per request, not per partition or record: the
 // partitions' state, the response's partitions and the response each in
-// one piece (tested by TestFetchAllocationsDoNotGrowWithRecords).
+// one piece (tested by TestFetchAllocationsDoNotGrowWithRecords). A fetch
+// in a session borrows the session's buffers for the partitions' state.
 func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequest) kmsg.Response {
 	out := newFetchResponse(r.version)
 	resp := out.FetchResponse
-	if req.SessionEpoch != 0 && req.SessionEpoch != -1 {
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+	session, full, err := b.fetchSessions.begin(r.version, req, time.Now())
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
 		return resp
 	}
-	img := b.meta.Image()
-	n := 0
-	for i := range req.Topics {
-		n += len(req.Topics[i].Partitions)
+	var work *fetchWork // a fetch without a session allocates one only to wait
+	var targets []fetchTarget
+	if session != nil {
+		work = session.lend()
+		defer session.giveBack(work)
+		targets = session.appendTargets(work.targets[:0])
+		work.targets = targets
+	} else {
+		targets = requestTargets(req)
 	}
-	targets := make([]fetchTarget, 0, n) // in request order
-	for i := range req.Topics {
-		rt := &req.Topics[i]
-		name, t, err := fetchTopic(img, r.version, rt)
-		for j := range rt.Partitions {
-			rp := &rt.Partitions[j]
-			ft := fetchTarget{topic: name, req: rp, err: err}
-			if err == nil {
-				ft.part, ft.err = fetchPartition(b, t, r.version, rp)
-			}
-			targets = append(targets, ft)
-		}
-	}
+	resolveTargets(b, r.version, targets)
 
 	maxBytes := int(req.MaxBytes)
 	if maxBytes <= 0 {
@@ -122,17 +124,21 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 	// A read that finds enough is the answer. One that does not is made
 	// again after taking the logs' change channels, so that an append
 	// between the read and the wait is not missed; then it waits.
-	var changed []<-chan struct{}
+	watching := false
 	for {
 		total, failed := readFetch((*scratch)[:fetchScratch], targets, r.version, maxBytes, readCommitted)
-		if n == 0 || failed || total >= int(req.MinBytes) || wait <= 0 {
+		if len(targets) == 0 || failed || total >= int(req.MinBytes) || wait <= 0 {
 			break
 		}
-		if changed == nil {
-			changed = changeChannels(targets, make([]<-chan struct{}, 0, n))
-			if len(changed) == 0 {
+		if !watching {
+			if work == nil {
+				work = &fetchWork{}
+			}
+			work.changed = changeChannels(targets, work.changed[:0])
+			if len(work.changed) == 0 {
 				break
 			}
+			watching = true
 			continue
 		}
 		releaseReads(targets) // not held while waiting
@@ -140,68 +146,134 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 			timer = time.NewTimer(wait)
 			defer timer.Stop()
 		}
-		if !waitForChange(ctx, b.ctx, timer.C, changed) {
+		if !waitForChange(ctx, b.ctx, timer.C, work) {
 			readFetch((*scratch)[:fetchScratch], targets, r.version, maxBytes, readCommitted)
 			break
 		}
-		changed = changeChannels(targets, changed[:0])
+		work.changed = changeChannels(targets, work.changed[:0])
 	}
 
-	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
-	parts := make([]kmsg.FetchResponseTopicPartition, n)
-	sets := 0
-	for k := range targets {
-		if targets[k].read.sec.Len() > 0 {
+	if session != nil {
+		session.respond(targets, full)
+		if full {
+			resp.SessionID = b.fetchSessions.add(session, time.Now())
+		} else {
+			resp.SessionID = session.id
+		}
+	}
+	fillFetchResponse(out, targets, readCommitted)
+	return out
+}
+
+// requestTargets returns the partitions of a fetch without a session, in
+// request order.
+func requestTargets(req *kmsg.FetchRequest) []fetchTarget {
+	targets := make([]fetchTarget, 0, countPartitions(req.Topics))
+	v := req.GetVersion()
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			k := partitionKey{topic: rt.Topic, partition: rp.Partition}
+			if v >= 13 {
+				k = partitionKey{id: rt.TopicID, partition: rp.Partition}
+			}
+			targets = append(targets, fetchTarget{key: k, pos: positionOf(rp), include: true})
+		}
+	}
+	return targets
+}
+
+// resolveTargets finds each target's partition, or the error it is
+// answered with.
+func resolveTargets(b *Broker, version int16, targets []fetchTarget) {
+	img := b.meta.Image()
+	var (
+		last  *fetchTarget // the previous target, whose topic the next ones often share
+		topic *metadata.Topic
+		err   error
+	)
+	for i := range targets {
+		ft := &targets[i]
+		if last == nil || !ft.key.sameTopic(last.key) {
+			ft.name, topic, err = fetchTopic(img, version, ft.key)
+		} else {
+			ft.name = last.name
+		}
+		last = ft
+		if ft.err = err; err == nil {
+			ft.part, ft.err = fetchPartition(b, topic, version, ft)
+		}
+	}
+}
+
+// fillFetchResponse fills the response with the targets it includes, a
+// topic for each run of targets of one topic.
+func fillFetchResponse(out *fetchResponse, targets []fetchTarget, readCommitted bool) {
+	resp := out.FetchResponse
+	n, topics, sets := 0, 0, 0
+	var last *fetchTarget
+	for i := range targets {
+		ft := &targets[i]
+		if !ft.include {
+			continue
+		}
+		n++
+		if last == nil || !ft.key.sameTopic(last.key) {
+			topics++
+		}
+		last = ft
+		if ft.read.sec.Len() > 0 {
 			sets++
 		}
 	}
+	resp.Topics = make([]kmsg.FetchResponseTopic, 0, topics)
+	parts := make([]kmsg.FetchResponseTopicPartition, n)
 	out.sets = out.inline.sets[:0]
 	if sets > len(out.inline.sets) {
 		out.sets = make([]fetchSet, 0, sets)
 	}
-	k := 0
-	for i := range req.Topics {
-		rt := &req.Topics[i]
-		st := &resp.Topics[i]
-		*st = kmsg.NewFetchResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		if r.version < 13 {
-			st.TopicID = [16]byte{}
-		} else {
-			st.Topic = ""
+	last, n = nil, 0
+	for i := range targets {
+		ft := &targets[i]
+		if !ft.include {
+			ft.read.sec.Release()
+			continue
 		}
-		st.Partitions = parts[k : k+len(rt.Partitions) : k+len(rt.Partitions)]
-		for j := range rt.Partitions {
-			ft := &targets[k]
-			k++
-			rd := ft.read
-			sp := &st.Partitions[j]
-			*sp = kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rt.Partitions[j].Partition
-			if rd.err != nil {
-				sp.ErrorCode = errorCode(rd.err)
-				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-				sp.RecordBatches = []byte{}
-			} else {
-				sp.HighWatermark = rd.offsets.HighWatermark
-				sp.LastStableOffset = rd.offsets.LastStable
-				sp.LogStartOffset = rd.offsets.LogStart
-				// Never null: librdkafka rejects a null record set
-				// ("invalid MessageSetSize -1") and kmsg sends nil as
-				// null. The batches themselves go in when the response is
-				// written (fetch_frame.go).
-				sp.RecordBatches = []byte{}
-				if rd.sec.Len() > 0 {
-					out.sets = append(out.sets, fetchSet{topic: i, partition: j, sec: rd.sec})
-					ft.part.traffic.fetched(&rd.sec) // BytesOut (metrics.go)
-				}
-				if readCommitted {
-					sp.AbortedTransactions = abortedInRead(ft, rd)
-				}
-			}
+		if last == nil || !ft.key.sameTopic(last.key) {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = ft.key.topic, ft.key.id
+			st.Partitions = parts[n:n:len(parts)]
+			resp.Topics = append(resp.Topics, st)
+		}
+		last = ft
+		st := &resp.Topics[len(resp.Topics)-1]
+		st.Partitions = st.Partitions[:len(st.Partitions)+1]
+		n++
+		sp := &st.Partitions[len(st.Partitions)-1]
+		*sp = kmsg.NewFetchResponseTopicPartition()
+		sp.Partition = ft.key.partition
+		rd := ft.read
+		// Never null: librdkafka rejects a null record set ("invalid
+		// MessageSetSize -1") and kmsg sends nil as null. The batches
+		// themselves go in when the response is written (fetch_frame.go).
+		sp.RecordBatches = []byte{}
+		if rd.err != nil {
+			sp.ErrorCode = errorCode(rd.err)
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			continue
+		}
+		sp.HighWatermark = rd.offsets.HighWatermark
+		sp.LastStableOffset = rd.offsets.LastStable
+		sp.LogStartOffset = rd.offsets.LogStart
+		if rd.sec.Len() > 0 {
+			out.sets = append(out.sets, fetchSet{topic: len(resp.Topics) - 1, partition: len(st.Partitions) - 1, sec: rd.sec})
+			ft.part.traffic.fetched(&rd.sec) // BytesOut (metrics.go)
+		}
+		if readCommitted {
+			sp.AbortedTransactions = abortedInRead(ft, rd)
 		}
 	}
-	return out
 }
 
 // changeChannels appends to dst the change channels of the logs of
@@ -226,41 +298,42 @@ func abortedInRead(ft *fetchTarget, rd fetchRead) []kmsg.FetchResponseTopicParti
 	if rd.sec.Len() == 0 {
 		return []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 	}
-	out := ft.part.producers.abortedTransactions(ft.req.FetchOffset, rd.offsets.LastStable)
+	out := ft.part.producers.abortedTransactions(ft.pos.fetchOffset, rd.offsets.LastStable)
 	if out == nil {
 		out = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 	}
 	return out
 }
 
-// fetchTopic finds a request topic by name (before v13) or id.
-func fetchTopic(img *metadata.Image, version int16, rt *kmsg.FetchRequestTopic) (string, *metadata.Topic, error) {
+// fetchTopic finds the topic of a partition by name (before v13) or id.
+func fetchTopic(img *metadata.Image, version int16, k partitionKey) (string, *metadata.Topic, error) {
 	if version >= 13 {
-		t := img.TopicsByID[metadata.TopicID(rt.TopicID)]
+		t := img.TopicsByID[k.id]
 		if t == nil {
-			return "", nil, fmt.Errorf("%w: %s", kerr.UnknownTopicID, metadata.TopicID(rt.TopicID))
+			return "", nil, fmt.Errorf("%w: %s", kerr.UnknownTopicID, k.id)
 		}
 		return t.Name, t, nil
 	}
-	t := img.Topics[rt.Topic]
+	t := img.Topics[k.topic]
 	if t == nil {
-		return rt.Topic, nil, fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, rt.Topic)
+		return k.topic, nil, fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, k.topic)
 	}
-	return rt.Topic, t, nil
+	return k.topic, t, nil
 }
 
 // fetchPartition finds a partition of t and checks the client's leader
 // epoch (v9+).
-func fetchPartition(b *Broker, t *metadata.Topic, version int16, rp *kmsg.FetchRequestTopicPartition) (*partition, error) {
-	if rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
-		return nil, fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, t.Name, rp.Partition)
+func fetchPartition(b *Broker, t *metadata.Topic, version int16, ft *fetchTarget) (*partition, error) {
+	p := ft.key.partition
+	if p < 0 || int(p) >= len(t.Partitions) {
+		return nil, fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, t.Name, p)
 	}
-	part, ok := b.parts.get(t.Name, rp.Partition)
+	part, ok := b.parts.get(t.Name, p)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s-%d is not ready on this broker", kerr.UnknownTopicOrPartition, t.Name, rp.Partition)
+		return nil, fmt.Errorf("%w: %s-%d is not ready on this broker", kerr.UnknownTopicOrPartition, t.Name, p)
 	}
 	if version >= 9 {
-		if err := checkLeaderEpoch(t.Partitions[rp.Partition].LeaderEpoch, rp.CurrentLeaderEpoch); err != nil {
+		if err := checkLeaderEpoch(t.Partitions[p].LeaderEpoch, ft.pos.leaderEpoch); err != nil {
 			return nil, err
 		}
 	}
@@ -279,7 +352,7 @@ func readFetch(scratch []byte, targets []fetchTarget, version int16, maxBytes in
 		rd := fetchRead{err: ft.err}
 		if rd.err == nil {
 			left := maxBytes - total
-			limit := min(int(ft.req.PartitionMaxBytes), left)
+			limit := min(int(ft.pos.maxBytes), left)
 			if !first && limit <= 0 {
 				rd.offsets = ft.part.log.Offsets()
 			} else {
@@ -318,11 +391,11 @@ func readPartition(scratch []byte, ft *fetchTarget, version int16, limit int, re
 	if readCommitted {
 		upTo = offs.LastStable
 	}
-	rd.sec, rd.offsets, rd.err = l.ReadSection(ft.req.FetchOffset, limit, upTo, scratch)
+	rd.sec, rd.offsets, rd.err = l.ReadSection(ft.pos.fetchOffset, limit, upTo, scratch)
 	if rd.err != nil {
 		if errors.Is(rd.err, storage.ErrOffsetOutOfRange) {
 			rd.err = fmt.Errorf("%w: %s-%d offset %d is outside [%d, %d]", kerr.OffsetOutOfRange,
-				ft.topic, ft.req.Partition, ft.req.FetchOffset, rd.offsets.LogStart, rd.offsets.LogEnd)
+				ft.name, ft.key.partition, ft.pos.fetchOffset, rd.offsets.LogStart, rd.offsets.LogEnd)
 		}
 		return rd
 	}
@@ -333,18 +406,20 @@ func readPartition(scratch []byte, ft *fetchTarget, version int16, limit int, re
 	return rd
 }
 
-// waitForChange waits until one of the logs changes (true), or the wait
-// times out, the request's or the broker's context ends (false).
-func waitForChange(ctx, brokerCtx context.Context, timeout <-chan time.Time, changed []<-chan struct{}) bool {
-	cases := make([]reflect.SelectCase, 0, 3+len(changed))
+// waitForChange waits until one of the logs of work.changed changes
+// (true), or the wait times out, the request's or the broker's context ends
+// (false).
+func waitForChange(ctx, brokerCtx context.Context, timeout <-chan time.Time, work *fetchWork) bool {
+	cases := work.cases[:0]
 	cases = append(cases,
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timeout)},
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(brokerCtx.Done())},
 	)
-	for _, ch := range changed {
+	for _, ch := range work.changed {
 		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
 	}
+	work.cases = cases
 	chosen, _, _ := reflect.Select(cases)
 	return chosen >= 3
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/vfs"
 	"github.com/samsa-io/samsa/record"
@@ -485,10 +484,10 @@ func TestReadCommittedFetchStopsAtTheLSO(t *testing.T) {
 	e.mustProduce(batchOpts{pid: -1, n: 1})                              // 8
 	read := func(from int64, committed bool) (int64, []int64) {
 		t.Helper()
-		ft := &fetchTarget{topic: "t", part: e.part, req: &kmsg.FetchRequestTopicPartition{FetchOffset: from, PartitionMaxBytes: 1 << 20}}
+		ft := &fetchTarget{name: "t", part: e.part, pos: fetchPosition{fetchOffset: from, maxBytes: 1 << 20}}
 		var total int64
 		var firsts []int64
-		for ft.req.FetchOffset < e.part.log.Offsets().LogEnd {
+		for ft.pos.fetchOffset < e.part.log.Offsets().LogEnd {
 			rd := readPartition(make([]byte, 0, 1<<16), ft, 12, 1<<20, committed)
 			if rd.err != nil {
 				t.Fatal(rd.err)
@@ -509,7 +508,7 @@ func TestReadCommittedFetchStopsAtTheLSO(t *testing.T) {
 				total = h.LastOffset() + 1
 				b = b[h.Size():]
 			}
-			ft.req.FetchOffset = total
+			ft.pos.fetchOffset = total
 		}
 		return total, firsts
 	}
