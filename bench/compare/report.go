@@ -189,7 +189,7 @@ var columns = map[int][]column{
 		{"consume_cpu_s_gb", "read CPU s/GB", "%.2f"},
 		{"peak_rss_mib", "peak RSS MiB", "%.0f"},
 	},
-	6: append([]column{{"fill_s", "fill s", "%.0f"}}, e2eColumns...),
+	6: append([]column{{"fill_s", "fill s", "%.0f"}, {"settle_s", "sync after fill s", "%.1f"}}, e2eColumns...),
 }
 
 var e2eColumns = []column{
