@@ -391,6 +391,12 @@ func readPartition(scratch []byte, ft *fetchTarget, version int16, limit int, re
 	if readCommitted {
 		upTo = offs.LastStable
 	}
+	if at := ft.pos.fetchOffset; at >= upTo && at >= offs.LogStart && at <= offs.LogEnd {
+		// Caught up, as most partitions of a large session are: nothing
+		// to read, and no need to look for it.
+		rd.offsets = offs
+		return rd
+	}
 	rd.sec, rd.offsets, rd.err = l.ReadSection(ft.pos.fetchOffset, limit, upTo, scratch)
 	if rd.err != nil {
 		if errors.Is(rd.err, storage.ErrOffsetOutOfRange) {
