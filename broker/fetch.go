@@ -27,7 +27,12 @@ package broker
 // max_wait_ms, on the partitions' storage.Log.Changed channels, and is
 // answered as soon as an append brings enough bytes (or a partition errors).
 // Nothing polls and no lock is held while waiting; broker shutdown (the
-// broker's context) answers at once with what there is.
+// broker's context) answers at once with what there is. Each read of a
+// partition takes its log's change channel first, and a caught-up
+// partition whose channel is still open is not read again (readMemo): on
+// the long poll's later passes, and in a session's later fetches for up to
+// a second, so that a fetch in a session of thousands of partitions reads
+// only those that changed.
 //
 // Versions: v4 added the last stable offset and aborted transactions; v5
 // the log start offset; v7 fetch sessions (KIP-227); v9 current leader epoch
@@ -72,6 +77,7 @@ type fetchTarget struct {
 	part *partition // nil when err is set
 	err  error      // found when resolving: answered without reading
 	read fetchRead
+	memo readMemo // of the last read, this fetch's or, in a session, an earlier one's
 }
 
 // outcome is what the last read pass found: records, an error, or
@@ -95,7 +101,8 @@ type fetchRead struct {
 func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequest) kmsg.Response {
 	out := newFetchResponse(r.version)
 	resp := out.FetchResponse
-	session, full, err := b.fetchSessions.begin(r.version, req, time.Now())
+	now := time.Now()
+	session, full, err := b.fetchSessions.begin(r.version, req, now)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp
@@ -110,36 +117,31 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 	} else {
 		targets = requestTargets(req)
 	}
-	resolveTargets(b, r.version, targets)
-
-	maxBytes := int(req.MaxBytes)
-	if maxBytes <= 0 {
-		maxBytes = math.MaxInt32
-	}
-	readCommitted := req.IsolationLevel == 1
-	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
-	var timer *time.Timer
 	scratch := b.bufs.take(fetchScratch)
 	defer b.bufs.put(scratch)
-	// A read that finds enough is the answer. One that does not is made
-	// again after taking the logs' change channels, so that an append
-	// between the read and the wait is not missed; then it waits.
-	watching := false
+	rd := fetchReader{b: b, img: b.meta.Image(), version: r.version, maxBytes: int(req.MaxBytes),
+		committed: req.IsolationLevel == 1, now: now, scratch: (*scratch)[:fetchScratch]}
+	if rd.maxBytes <= 0 {
+		rd.maxBytes = math.MaxInt32
+	}
+	rd.resolve(targets)
+
+	// A read that finds enough is the answer. One that does not waits on
+	// the logs' change channels, each taken before its log was read, so
+	// that an append after the read is not missed; then it reads again.
+	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
+	var timer *time.Timer
 	for {
-		total, failed := readFetch((*scratch)[:fetchScratch], targets, r.version, maxBytes, readCommitted)
+		total, failed := rd.read(targets)
 		if len(targets) == 0 || failed || total >= int(req.MinBytes) || wait <= 0 {
 			break
 		}
-		if !watching {
-			if work == nil {
-				work = &fetchWork{}
-			}
-			work.changed = changeChannels(targets, work.changed[:0])
-			if len(work.changed) == 0 {
-				break
-			}
-			watching = true
-			continue
+		if work == nil {
+			work = &fetchWork{}
+		}
+		work.changed = changeChannels(targets, work.changed[:0])
+		if len(work.changed) == 0 {
+			break
 		}
 		releaseReads(targets) // not held while waiting
 		if timer == nil {
@@ -147,21 +149,20 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 			defer timer.Stop()
 		}
 		if !waitForChange(ctx, b.ctx, timer.C, work) {
-			readFetch((*scratch)[:fetchScratch], targets, r.version, maxBytes, readCommitted)
+			rd.read(targets)
 			break
 		}
-		work.changed = changeChannels(targets, work.changed[:0])
 	}
 
 	if session != nil {
 		session.respond(targets, full)
 		if full {
-			resp.SessionID = b.fetchSessions.add(session, time.Now())
+			resp.SessionID = b.fetchSessions.add(session, now)
 		} else {
 			resp.SessionID = session.id
 		}
 	}
-	fillFetchResponse(out, targets, readCommitted)
+	fillFetchResponse(out, targets, rd.committed)
 	return out
 }
 
@@ -184,25 +185,86 @@ func requestTargets(req *kmsg.FetchRequest) []fetchTarget {
 	return targets
 }
 
-// resolveTargets finds each target's partition, or the error it is
-// answered with.
-func resolveTargets(b *Broker, version int16, targets []fetchTarget) {
-	img := b.meta.Image()
+// fetchReader reads the partitions of one fetch.
+type fetchReader struct {
+	b         *Broker
+	img       *metadata.Image // the metadata the partitions are found in
+	version   int16
+	maxBytes  int
+	committed bool      // read_committed: up to the last stable offset
+	now       time.Time // when the fetch began
+	scratch   []byte    // for storage.Log.ReadSection
+}
+
+// readMemo is what the last read of a partition found, for the reads that
+// follow: in the same fetch's long poll, and in a session's next fetches.
+// It stays true while the log's change channel, taken before the read,
+// is open: appends, truncation, transaction markers and closing the log
+// close it. Only the log start offset moves without it (retention,
+// DeleteRecords), so a memo serves a later fetch for memoLife at most, and
+// a client may learn of such a move that late.
+type readMemo struct {
+	changed   <-chan struct{} // the log's, taken before the read
+	img       *metadata.Image // the image the partition was found in
+	part      *partition
+	name      string
+	offset    int64 // the fetch offset read from
+	epoch     int32 // the current leader epoch checked
+	committed bool
+	taken     time.Time // when the fetch that read began
+	// caughtUp: there was nothing to read from offset; offsets is what
+	// the read found.
+	caughtUp bool
+	offsets  storage.Offsets
+}
+
+// memoLife is how long a memo of a caught-up partition spares later
+// fetches finding and reading it.
+const memoLife = time.Second
+
+// unchanged reports whether the log has not changed since the read.
+func (m *readMemo) unchanged() bool {
+	if m.changed == nil {
+		return false
+	}
+	select {
+	case <-m.changed:
+		return false
+	default:
+		return true
+	}
+}
+
+// serves reports whether an earlier fetch's memo answers ft in this one
+// without finding or reading the partition.
+func (m *readMemo) serves(ft *fetchTarget, r *fetchReader) bool {
+	return m.caughtUp && m.img == r.img && m.offset == ft.pos.fetchOffset && m.epoch == ft.pos.leaderEpoch &&
+		m.committed == r.committed && r.now.Sub(m.taken) < memoLife && m.unchanged()
+}
+
+// resolve finds each target's partition, or the error it is answered with,
+// but for those an earlier fetch's memo serves.
+func (r *fetchReader) resolve(targets []fetchTarget) {
 	var (
-		last  *fetchTarget // the previous target, whose topic the next ones often share
+		last  *fetchTarget // the last target looked up, whose topic the next ones often share
 		topic *metadata.Topic
 		err   error
 	)
 	for i := range targets {
 		ft := &targets[i]
+		if ft.memo.serves(ft, r) {
+			ft.name, ft.part = ft.memo.name, ft.memo.part
+			continue
+		}
+		ft.memo = readMemo{}
 		if last == nil || !ft.key.sameTopic(last.key) {
-			ft.name, topic, err = fetchTopic(img, version, ft.key)
+			ft.name, topic, err = fetchTopic(r.img, r.version, ft.key)
 		} else {
 			ft.name = last.name
 		}
 		last = ft
 		if ft.err = err; err == nil {
-			ft.part, ft.err = fetchPartition(b, topic, version, ft)
+			ft.part, ft.err = fetchPartition(r.b, topic, r.version, ft)
 		}
 	}
 }
@@ -276,12 +338,12 @@ func fillFetchResponse(out *fetchResponse, targets []fetchTarget, readCommitted 
 	}
 }
 
-// changeChannels appends to dst the change channels of the logs of
-// targets.
+// changeChannels appends to dst the change channels of the targets' logs,
+// taken when each was last read.
 func changeChannels(targets []fetchTarget, dst []<-chan struct{}) []<-chan struct{} {
-	for _, ft := range targets {
-		if ft.err == nil {
-			dst = append(dst, ft.part.log.Changed())
+	for i := range targets {
+		if ch := targets[i].memo.changed; ch != nil {
+			dst = append(dst, ch)
 		}
 	}
 	return dst
@@ -340,27 +402,33 @@ func fetchPartition(b *Broker, t *metadata.Topic, version int16, ft *fetchTarget
 	return part, nil
 }
 
-// readFetch reads every partition once, honouring the byte limits, and
-// reports the bytes read and whether any partition failed. Sections of an
-// earlier pass are released first.
-func readFetch(scratch []byte, targets []fetchTarget, version int16, maxBytes int, readCommitted bool) (int, bool) {
+// read reads every partition once, honouring the byte limits, and reports
+// the bytes read and whether any partition failed. Sections of an earlier
+// pass are released first. A caught-up partition whose log has not changed
+// since its last read is not read again.
+func (r *fetchReader) read(targets []fetchTarget) (int, bool) {
 	releaseReads(targets)
 	total, failed := 0, false
 	first := true // no partition has returned data yet: its first batch is returned whole
 	for i := range targets {
 		ft := &targets[i]
 		rd := fetchRead{err: ft.err}
-		if rd.err == nil {
-			left := maxBytes - total
-			limit := min(int(ft.pos.maxBytes), left)
+		switch {
+		case rd.err != nil:
+		case ft.memo.caughtUp && ft.memo.unchanged():
+			rd.offsets = ft.memo.offsets
+		default:
+			changed := ft.part.log.Changed() // first: a change from now on closes it
+			limit := min(int(ft.pos.maxBytes), r.maxBytes-total)
 			if !first && limit <= 0 {
 				rd.offsets = ft.part.log.Offsets()
 			} else {
-				rd = readPartition(scratch, ft, version, max(limit, 0), readCommitted)
+				rd = readPartition(r.scratch, ft, r.version, max(limit, 0), r.committed)
 				if rd.err == nil && !first && rd.sec.Len() > limit {
 					rd.sec.Release() // the next batch does not fit what is left
 				}
 			}
+			ft.memo = r.memoOf(ft, changed, rd)
 		}
 		if rd.err != nil {
 			failed = true
@@ -373,6 +441,19 @@ func readFetch(scratch []byte, targets []fetchTarget, version int16, maxBytes in
 		ft.read = rd
 	}
 	return total, failed
+}
+
+// memoOf is the memo of a read of ft that found rd.
+func (r *fetchReader) memoOf(ft *fetchTarget, changed <-chan struct{}, rd fetchRead) readMemo {
+	offs, at := rd.offsets, ft.pos.fetchOffset
+	upTo := offs.HighWatermark
+	if r.committed {
+		upTo = offs.LastStable
+	}
+	return readMemo{changed: changed, img: r.img, part: ft.part, name: ft.name, offset: at,
+		epoch: ft.pos.leaderEpoch, committed: r.committed, taken: r.now,
+		caughtUp: rd.err == nil && rd.sec.Len() == 0 && at >= upTo && at >= offs.LogStart && at <= offs.LogEnd,
+		offsets:  offs}
 }
 
 // releaseReads releases the sections the targets' last pass read.

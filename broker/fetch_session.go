@@ -130,6 +130,7 @@ type sessionPartition struct {
 	key  partitionKey // immutable
 	pos  fetchPosition
 	sent sentOffsets // what the session last sent of it; unsent until then, and after an error
+	memo readMemo    // what the broker last read of it (fetch.go)
 	gone bool        // forgotten: a fetch that still holds it does not put it back
 	// returned is set, while a response is recorded, on a partition
 	// that returned records: it moves to the end of the order.
@@ -282,7 +283,7 @@ func (s *fetchSession) appendTargets(dst []fetchTarget) []fetchTarget {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range s.order {
-		dst = append(dst, fetchTarget{key: p.key, pos: p.pos, entry: p})
+		dst = append(dst, fetchTarget{key: p.key, pos: p.pos, entry: p, memo: p.memo})
 	}
 	return dst
 }
@@ -299,6 +300,7 @@ func (s *fetchSession) respond(targets []fetchTarget, full bool) {
 		t := &targets[i]
 		records, failed, offs := t.outcome()
 		t.include = t.entry.respond(records, failed, offs) || full
+		t.entry.memo = t.memo
 		if t.entry.returned && !t.entry.gone {
 			moved++
 		}

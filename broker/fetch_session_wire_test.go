@@ -326,3 +326,36 @@ func TestFetchSessionReadsPartitionsThatReturnedDataLast(t *testing.T) {
 	f.expect("after partition 2", f.fetch(at(2, 1), nil), "turns-0+records")
 	f.expect("partition 0 again", f.fetch(at(0, 2), nil), "turns-1+records")
 }
+
+// TestFetchSessionCarriesAMovedLogStart moves the log start of a caught-up
+// partition with DeleteRecords, which appends nothing: an incremental
+// fetch soon carries the partition with its new log start.
+func TestFetchSessionCarriesAMovedLogStart(t *testing.T) {
+	sb := samsatest.Start(t)
+	cl := clientFor(t, sb)
+	makeTopic(t, cl, "trimmed", 2, nil)
+	produceOne(t, cl, "trimmed", 0, 5)
+	f := newSessionFetcher(t, sb, cl, 17, "trimmed")
+	f.expect("the full fetch", f.fetch(map[string]map[int32]int64{"trimmed": {0: 5, 1: 0}}, nil), "trimmed-0", "trimmed-1")
+	f.expect("nothing new", f.fetch(nil, nil))
+	var to kadm.Offsets
+	to.Add(kadm.Offset{Topic: "trimmed", Partition: 0, At: 3})
+	deleted, err := kadm.NewClient(cl).DeleteRecords(deadlineCtx(t), to)
+	if err == nil {
+		err = deleted.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new log start sent", func() (bool, string) {
+		resp := f.fetch(nil, nil)
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if rp.Partition == 0 && rp.LogStartOffset == 3 && rp.ErrorCode == 0 {
+					return true, ""
+				}
+			}
+		}
+		return false, fmt.Sprint(f.carried(resp))
+	})
+}
