@@ -125,6 +125,15 @@
 //     checkpoint's .tmp is removed, a partition directory marked .deleted is
 //     removed.
 //
+// A Store opens its logs at start-up, creates a topic's logs (CreateAll)
+// and closes them at shutdown in parallel without a sync per log — not
+// the new directories, not the checkpoints, not what recovery read back
+// from the page cache — and then makes them all durable with one
+// syncfs(2) before any is used or the clean-shutdown marker is written.
+// After a crash the recovery point moves in memory once that syncfs is
+// done; the checkpoint file keeps the older one until the next roll writes
+// it. A Log opened on its own (Open) syncs each of those itself.
+//
 // Read checks the CRC of every batch it returns, so a batch corrupted on
 // disk after it was written is refused with an error wrapping
 // record.ErrCorrupt rather than served. ReadSection, the zero-copy read the
