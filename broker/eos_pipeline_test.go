@@ -256,7 +256,13 @@ func TestEOSPipelineSurvivesKilledInstances(t *testing.T) {
 			t.Fatalf("instance %d (to die by %v): %v", i, kill, err)
 		}
 		t.Logf("instance %d: %d transactions committed, then %v", i, p.committed.Load(), kill)
-		closing.Go(p.session.Close) // a cut client's close cannot reach the broker; do not wait for it
+		// A cut client's close cannot reach the broker; do not wait for
+		// it. It follows die's close, if any: franz-go's Client.Close is
+		// not safe to run twice at once (both close its fetch sessions).
+		closing.Go(func() {
+			p.dieOnce.Do(func() {})
+			p.session.Close()
+		})
 	}
 
 	// A last instance finishes the work.
