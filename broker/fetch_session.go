@@ -178,17 +178,14 @@ type fetchSession struct {
 // newFetchSession returns a session, not yet cached, of the partitions of
 // a full fetch's topics. byID: the fetch is v13+.
 func newFetchSession(byID bool, topics []kmsg.FetchRequestTopic) *fetchSession {
-	n := 0
-	for i := range topics {
-		n += len(topics[i].Partitions)
-	}
+	n := countPartitions(topics)
 	s := &fetchSession{byID: byID, epoch: 1, order: make([]*sessionPartition, 0, n),
 		parts: make(map[partitionKey]*sessionPartition, n)}
 	s.add(topics)
 	return s
 }
 
-// keyOf is the key of partition p of request topic rt in s.
+// keyOf is the key in s of partition p of the topic named topic or id.
 func (s *fetchSession) keyOf(topic string, id [16]byte, p int32) partitionKey {
 	if s.byID {
 		return partitionKey{id: id, partition: p}
