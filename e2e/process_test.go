@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -37,12 +38,34 @@ func samsaBinary(t *testing.T) string {
 		cmd := exec.Command("go", "build", "-o", binPath, "github.com/samsa-io/samsa/cmd/samsa")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/samsa: %v\n%s", err, out)
+			return
 		}
+		buildErr = statSources("..")
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return binPath
+}
+
+// statSources stats every Go source and module file under root. go test
+// caches a passing result by the test binary and the files in the module
+// the tests open or stat; the code under test here is a binary the test
+// builds, which the cache would not see. Stat'ed, any change to the
+// sources makes these tests run again instead of reporting "(cached)".
+func statSources(root string) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != root && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if name := d.Name(); !d.IsDir() && (strings.HasSuffix(name, ".go") || name == "go.mod" || name == "go.sum") {
+			_, err = os.Stat(path)
+		}
+		return err
+	})
 }
 
 func TestMain(m *testing.M) {
