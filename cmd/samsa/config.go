@@ -25,6 +25,7 @@ type serveConfig struct {
 	NodeID              int32
 	AutoCreateTopics    bool
 	DefaultPartitions   int32
+	FetchSessionSlots   int    // 0: no fetch sessions
 	LogLevel            string // debug, info, warn, error
 	LogFormat           string // auto, text, json
 }
@@ -44,6 +45,7 @@ func defineServeFlags(fs *pflag.FlagSet) {
 	fs.Int32("node-id", d.NodeID, "this broker's node id")
 	fs.Bool("auto-create-topics", d.AutoCreateTopics, "create a topic when a client first uses it (auto.create.topics.enable)")
 	fs.Int32("default-partitions", d.DefaultPartitions, "partitions of an auto-created topic (num.partitions)")
+	fs.Int("fetch-session-cache-slots", 1000, "incremental fetch sessions (KIP-227) kept, least recently used evicted (max.incremental.fetch.session.cache.slots); 0 turns sessions off")
 	fs.String("log-level", "info", "debug, info, warn or error")
 	fs.String("log-format", "auto", "text, json, or auto: text when stderr is a terminal, json otherwise")
 	fs.String(configFlag, "", "YAML file whose keys are these flags' names (also SAMSA_CONFIG)")
@@ -184,6 +186,8 @@ func serveConfigFrom(fs *pflag.FlagSet) (serveConfig, error) {
 	errs = append(errs, err)
 	c.DefaultPartitions, err = fs.GetInt32("default-partitions")
 	errs = append(errs, err)
+	c.FetchSessionSlots, err = fs.GetInt("fetch-session-cache-slots")
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
@@ -203,6 +207,9 @@ func (c serveConfig) validate() error {
 	}
 	if c.DefaultPartitions < 1 {
 		errs = append(errs, fmt.Errorf("default-partitions: %d, want at least 1", c.DefaultPartitions))
+	}
+	if c.FetchSessionSlots < 0 {
+		errs = append(errs, fmt.Errorf("fetch-session-cache-slots: %d is negative", c.FetchSessionSlots))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
@@ -258,6 +265,10 @@ func (c serveConfig) brokerConfig(logger *slog.Logger) broker.Config {
 	bc.AdvertisedAddr = c.AdvertisedKafkaAddr
 	bc.AutoCreateTopics = c.AutoCreateTopics
 	bc.DefaultPartitions = c.DefaultPartitions
+	bc.FetchSessionCacheSlots = c.FetchSessionSlots
+	if c.FetchSessionSlots == 0 {
+		bc.FetchSessionCacheSlots = -1 // the broker's zero is its default
+	}
 	bc.Logger = logger
 	return bc
 }

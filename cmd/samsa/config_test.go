@@ -43,6 +43,7 @@ func TestServeConfigDefaults(t *testing.T) {
 		NodeID:            0,
 		AutoCreateTopics:  true,
 		DefaultPartitions: 1,
+		FetchSessionSlots: 1000,
 		LogLevel:          "info",
 		LogFormat:         "auto",
 	}
@@ -133,6 +134,7 @@ func TestServeConfigErrors(t *testing.T) {
 		{name: "bad log format", env: map[string]string{"SAMSA_LOG_FORMAT": "xml"}, want: []string{`log-format: "xml"`}},
 		{name: "zero partitions", file: "default-partitions: 0", want: []string{"default-partitions: 0"}},
 		{name: "negative node id", args: []string{"--node-id=-1"}, want: []string{"node-id: -1"}},
+		{name: "negative fetch session slots", args: []string{"--fetch-session-cache-slots=-2"}, want: []string{"fetch-session-cache-slots: -2"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -159,5 +161,26 @@ func TestServeConfigMissingFile(t *testing.T) {
 func TestEmptyConfigFile(t *testing.T) {
 	if _, err := load(t, nil, nil, "# nothing set\n"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// --fetch-session-cache-slots reaches the broker; 0 turns sessions off,
+// which the broker's config spells as a negative count.
+func TestServeConfigFetchSessionSlots(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 1000},
+		{[]string{"--fetch-session-cache-slots=5"}, 5},
+		{[]string{"--fetch-session-cache-slots=0"}, -1},
+	} {
+		c, err := load(t, tc.args, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.brokerConfig(nil).FetchSessionCacheSlots; got != tc.want {
+			t.Errorf("%v: broker FetchSessionCacheSlots %d, want %d", tc.args, got, tc.want)
+		}
 	}
 }
