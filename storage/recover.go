@@ -127,8 +127,8 @@ func (l *Log) load(clean, syncLater bool, cfg *Config) error {
 		// A new log gets its checkpoint now, so that a clean reopen finds
 		// one and trusts the log (writing it syncs the directory). Torn by
 		// a crash before the Store's syncfs, it costs a scan of nothing.
-		cp, _ := l.checkpointLocked()
-		if err := writeCheckpoint(l.fs, l.dir, cp, !syncLater); err != nil {
+		cp, seq := l.checkpointLocked()
+		if err := l.saveCheckpoint(cp, seq, !syncLater); err != nil {
 			return err
 		}
 	}

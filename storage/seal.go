@@ -93,7 +93,7 @@ func (l *Log) runSealer() {
 		cp, seq := l.checkpointLocked()
 		l.mu.Unlock()
 		if moved {
-			if err := l.saveCheckpoint(cp, seq); err != nil {
+			if err := l.saveCheckpoint(cp, seq, true); err != nil {
 				l.mu.Lock()
 				l.failLocked(err)
 				l.mu.Unlock()
@@ -154,14 +154,15 @@ func (l *Log) checkpointLocked() (checkpoint, uint64) {
 	return checkpoint{LogStart: l.logStart, RecoveryPoint: l.recoveryPoint, CleanedTo: l.cleanedTo}, l.cpSeq
 }
 
-// saveCheckpoint writes cp unless a newer one has been written.
-func (l *Log) saveCheckpoint(cp checkpoint, seq uint64) error {
+// saveCheckpoint writes cp unless a newer one has been written; sync
+// false leaves it to a syncfs by the caller (writeCheckpoint).
+func (l *Log) saveCheckpoint(cp checkpoint, seq uint64, sync bool) error {
 	l.cpMu.Lock()
 	defer l.cpMu.Unlock()
 	if seq < l.cpWritten {
 		return nil
 	}
-	if err := writeCheckpoint(l.fs, l.dir, cp, true); err != nil {
+	if err := writeCheckpoint(l.fs, l.dir, cp, sync); err != nil {
 		return err
 	}
 	l.cpWritten = seq
@@ -170,5 +171,6 @@ func (l *Log) saveCheckpoint(cp checkpoint, seq uint64) error {
 
 // writeCheckpointLocked writes the checkpoint now (the caller holds mu).
 func (l *Log) writeCheckpointLocked() error {
-	return l.saveCheckpoint(l.checkpointLocked())
+	cp, seq := l.checkpointLocked()
+	return l.saveCheckpoint(cp, seq, true)
 }
