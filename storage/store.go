@@ -354,8 +354,8 @@ func indexes(n int) []int {
 	return out
 }
 
-// writeFiles writes files into dir, each synced when sync is set (the
-// caller syncs the directory).
+// writeFiles writes files into dir; with sync set it syncs them and then
+// dir, for their names.
 func writeFiles(fs vfs.FS, dir string, files map[string][]byte, sync bool) error {
 	for name, data := range files {
 		if name != filepath.Base(name) || isLogFile(name) {
@@ -373,7 +373,10 @@ func writeFiles(fs vfs.FS, dir string, files map[string][]byte, sync bool) error
 			return err
 		}
 	}
-	return nil
+	if !sync || len(files) == 0 {
+		return nil
+	}
+	return fs.SyncDir(dir)
 }
 
 // Delete closes a partition's log and removes its data. The directory is

@@ -175,3 +175,29 @@ func appendUnsynced(t *testing.T, l *Log, b []byte) {
 		t.Fatalf("append: %v", err)
 	}
 }
+
+// noSyncFS hides MemFS's syncfs, as on a filesystem without one: the store
+// then syncs each log and file itself.
+type noSyncFS struct{ vfs.FS }
+
+// Without syncfs, CreateAll syncs each new log and its extra files, names
+// included, before it returns.
+func TestCreateAllWithoutSyncFSIsDurableWhenItReturns(t *testing.T) {
+	mem, c := vfs.NewCrashableMem(), newClock()
+	s := openStoreBig(t, noSyncFS{mem}, c)
+	defer s.Close()
+	news := manyPartitions(10)
+	if _, err := s.CreateAll(news); err != nil {
+		t.Fatal(err)
+	}
+	for seed := range uint64(5) {
+		crashed := mem.CrashClone(vfs.CrashOptions{Rand: rand.New(rand.NewPCG(seed, 11))})
+		for _, n := range news {
+			name := "/data/" + n.Partition.String() + "/partition.metadata"
+			b, err := crashed.ReadFile(name)
+			if want := n.Files["partition.metadata"]; err != nil || string(b) != string(want) {
+				t.Fatalf("seed %d: %s %q, %v; want %q", seed, name, b, err, want)
+			}
+		}
+	}
+}
