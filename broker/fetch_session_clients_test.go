@@ -356,69 +356,6 @@ func TestFetchSessionsFollowDirectConsumerPartitionChanges(t *testing.T) {
 	}
 }
 
-// sessionMember is a franz-go group member that passes what it reads to an
-// orderChecker, and commits what it polled before it gives partitions up.
-type sessionMember struct {
-	name   string
-	cl     *kgo.Client
-	spy    *fetchSpy
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func startSessionMember(t *testing.T, addr, name, group, topic string, o *orderChecker, balancer kgo.GroupBalancer) *sessionMember {
-	t.Helper()
-	m := &sessionMember{name: name, spy: &fetchSpy{}, done: make(chan struct{})}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(addr),
-		kgo.Dialer(m.spy.dial),
-		kgo.ClientID(name),
-		kgo.ConsumerGroup(group),
-		kgo.ConsumeTopics(topic),
-		kgo.Balancers(balancer),
-		kgo.SessionTimeout(3*time.Second),
-		kgo.HeartbeatInterval(200*time.Millisecond),
-		kgo.RebalanceTimeout(20*time.Second),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(100*time.Millisecond),
-		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
-			if err := cl.CommitUncommittedOffsets(ctx); err != nil {
-				t.Errorf("%s: commit on revoke: %v", name, err)
-			}
-		}),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m.cl, m.cancel = cl, cancel
-	go func() {
-		defer close(m.done)
-		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			fs.EachRecord(func(r *kgo.Record) { o.read(name, r) })
-			cl.AllowRebalance()
-		}
-	}()
-	t.Cleanup(m.stop)
-	return m
-}
-
-// stop commits what the member polled and leaves the group.
-func (m *sessionMember) stop() {
-	if m.cancel == nil {
-		return
-	}
-	m.cancel()
-	<-m.done
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	m.cl.CommitUncommittedOffsets(ctx)
-	m.cl.CloseAllowingRebalance()
-	m.cancel = nil
-}
-
 // TestFetchSessionsFollowGroupRebalances runs a group whose members join
 // and leave while records are produced, with the range (eager) and
 // cooperative-sticky balancers; every record is read once and in order.
@@ -441,8 +378,11 @@ func TestFetchSessionsFollowGroupRebalances(t *testing.T) {
 			f := newFeeder(t, sb.Addr(), newLedger(), "rebalanced", partitions)
 			f.start(t)
 			o := newOrderChecker("rebalanced")
-			start := func(name string) *sessionMember {
-				return startSessionMember(t, sb.Addr(), name, "sessions", "rebalanced", o, tc.balancer)
+			spies := map[string]*fetchSpy{} // by member name
+			start := func(name string) *clientMember {
+				spies[name] = &fetchSpy{}
+				setup := memberSetup{read: o.read, dial: spies[name].dial, mustCommitOnRevoke: true}
+				return startClientMember(t, sb.Addr(), name, "sessions", "rebalanced", setup, kgo.Balancers(tc.balancer))
 			}
 			stable := func(what string, n int) {
 				eventually(t, what, func() (bool, string) {
@@ -464,7 +404,7 @@ func TestFetchSessionsFollowGroupRebalances(t *testing.T) {
 					return behind == 0, fmt.Sprintf("%d partitions not read from yet", behind)
 				})
 			}
-			members := []*sessionMember{start("m0")}
+			members := []*clientMember{start("m0")}
 			stable("one member", 1)
 			progressed("m0 reads")
 			members = append(members, start("m1"))
@@ -478,9 +418,9 @@ func TestFetchSessionsFollowGroupRebalances(t *testing.T) {
 			eventually(t, "every record read", func() (bool, string) { return o.caughtUp(ctx, adm) })
 			o.check(t)
 			for _, m := range members {
-				t.Logf("%s: %s", m.name, m.spy.summary())
+				t.Logf("%s: %s", m.name, spies[m.name].summary())
 			}
-			m0 := members[0].spy
+			m0 := spies[members[0].name]
 			if m0.count(openedSession) < 2 || m0.count(addedOrMoved) == 0 || m0.count(otherTopLevelError) > 0 {
 				t.Fatalf("m0 did not fetch in a session for each of its assignments: %s", m0.summary())
 			}

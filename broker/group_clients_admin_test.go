@@ -57,9 +57,10 @@ func TestAdminManagesLiveAndIdleGroups(t *testing.T) {
 	}
 
 	// One live member in a classic group and one in a KIP-848 group.
-	classic := startClientMember(t, sb.Addr(), "classic-member", "classic-g", topic, newLedger(),
+	classicReads, consumerReads := newLedger(), newLedger()
+	classic := startClientMember(t, sb.Addr(), "classic-member", "classic-g", topic, memberSetup{read: classicReads.read},
 		kgo.Balancers(kgo.CooperativeStickyBalancer()))
-	consumer := startClientMember(t, sb.Addr(), "consumer-member", "consumer-g", topic, newLedger(),
+	consumer := startClientMember(t, sb.Addr(), "consumer-member", "consumer-g", topic, memberSetup{read: consumerReads.read},
 		kgo.Balancers(kgo.StickyBalancer()), kgo.ServerSideBalancer())
 	settled(t, "classic-g", ctx, adm, false, "classic-g", topic, []*clientMember{classic}, partitions)
 	settled(t, "consumer-g", ctx, adm, true, "consumer-g", topic, []*clientMember{consumer}, partitions)
@@ -146,8 +147,11 @@ func TestAdminManagesLiveAndIdleGroups(t *testing.T) {
 	}
 
 	// The members stop, having read and committed everything.
-	for _, m := range []*clientMember{classic, consumer} {
-		eventually(t, m.name+" read everything", func() (bool, string) { return m.l.readFrom(partitions, 0, 9) })
+	for _, m := range []struct {
+		*clientMember
+		reads *ledger
+	}{{classic, classicReads}, {consumer, consumerReads}} {
+		eventually(t, m.name+" read everything", func() (bool, string) { return m.reads.readFrom(partitions, 0, 9) })
 		m.stop()
 	}
 	wantCommitted4 := func(g string, want int64) {
@@ -196,12 +200,13 @@ func TestAdminManagesLiveAndIdleGroups(t *testing.T) {
 	}
 
 	// New members resume from the reset offsets.
-	classic = startClientMember(t, sb.Addr(), "classic-member-2", "classic-g", topic, newLedger(),
+	classicReads, consumerReads = newLedger(), newLedger()
+	classic = startClientMember(t, sb.Addr(), "classic-member-2", "classic-g", topic, memberSetup{read: classicReads.read},
 		kgo.Balancers(kgo.CooperativeStickyBalancer()))
-	consumer = startClientMember(t, sb.Addr(), "consumer-member-2", "consumer-g", topic, newLedger(),
+	consumer = startClientMember(t, sb.Addr(), "consumer-member-2", "consumer-g", topic, memberSetup{read: consumerReads.read},
 		kgo.Balancers(kgo.StickyBalancer()), kgo.ServerSideBalancer())
-	eventually(t, "classic-g resumes at 3", func() (bool, string) { return classic.l.readFrom(partitions, 3, 9) })
-	eventually(t, "consumer-g resumes at 7", func() (bool, string) { return consumer.l.readFrom(partitions, 7, 9) })
+	eventually(t, "classic-g resumes at 3", func() (bool, string) { return classicReads.readFrom(partitions, 3, 9) })
+	eventually(t, "consumer-g resumes at 7", func() (bool, string) { return consumerReads.readFrom(partitions, 7, 9) })
 	classic.stop()
 	consumer.stop()
 

@@ -153,6 +153,8 @@ func (f *feeder) stop() {
 // that refuses to dial after: the client looks dead to the broker (no
 // heartbeat, no leave), as a crashed process would.
 type killSwitch struct {
+	through func(ctx context.Context, network, host string) (net.Conn, error) // the dialer under it, or nil for a net.Dialer; immutable
+
 	mu    sync.Mutex
 	dead  bool       // guarded by mu
 	conns []net.Conn // guarded by mu
@@ -164,8 +166,12 @@ func (k *killSwitch) dial(ctx context.Context, network, host string) (net.Conn, 
 	if k.dead {
 		return nil, errors.New("killed")
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, network, host)
+	dial := k.through
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	c, err := dial(ctx, network, host)
 	if err != nil {
 		return nil, err
 	}
@@ -183,15 +189,14 @@ func (k *killSwitch) kill() {
 }
 
 // clientMember is one franz-go group member that records what it owns and
-// reads. It blocks rebalances while it handles a poll, and commits what it
-// polled before it gives partitions up.
+// passes what it reads on. It blocks rebalances while it handles a poll,
+// and commits what it polled before it gives partitions up.
 type clientMember struct {
 	t     *testing.T
 	name  string
 	topic string
 	cl    *kgo.Client
 	ks    *killSwitch
-	l     *ledger
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -202,12 +207,27 @@ type clientMember struct {
 	revoked  int            // OnPartitionsRevoked calls; guarded by mu
 }
 
+// memberSetup is what a test wants of its members beyond kgo options.
+type memberSetup struct {
+	// read is given every record the member polls, with the member's name
+	// (a ledger's read, an orderChecker's).
+	read func(member string, r *kgo.Record)
+	// dial, if set, is the dialer under the member's kill switch (a
+	// fetchSpy's); otherwise the member dials directly.
+	dial func(ctx context.Context, network, host string) (net.Conn, error)
+	// mustCommitOnRevoke fails the test when the commit before giving
+	// partitions up fails. Otherwise that is only logged: a killed
+	// member's commit cannot land, and one that did not land shows up
+	// as records read twice.
+	mustCommitOnRevoke bool
+}
+
 // startClientMember starts a member of groupID consuming topic, with the
 // options given (balancer, KIP-848, instance id, …) on top of fast
 // heartbeats and reading from the start.
-func startClientMember(t *testing.T, addr, name, groupID, topic string, l *ledger, opts ...kgo.Opt) *clientMember {
+func startClientMember(t *testing.T, addr, name, groupID, topic string, setup memberSetup, opts ...kgo.Opt) *clientMember {
 	t.Helper()
-	m := &clientMember{t: t, name: name, topic: topic, ks: &killSwitch{}, l: l, owned: map[int32]bool{}, done: make(chan struct{})}
+	m := &clientMember{t: t, name: name, topic: topic, ks: &killSwitch{through: setup.dial}, owned: map[int32]bool{}, done: make(chan struct{})}
 	drop := func(lost map[string][]int32) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -237,7 +257,11 @@ func startClientMember(t *testing.T, addr, name, groupID, topic string, l *ledge
 		}),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
 			if err := cl.CommitUncommittedOffsets(ctx); err != nil {
-				t.Logf("%s: commit on revoke: %v", name, err)
+				if setup.mustCommitOnRevoke {
+					t.Errorf("%s: commit on revoke: %v", name, err)
+				} else {
+					t.Logf("%s: commit on revoke: %v", name, err)
+				}
 			}
 			m.mu.Lock()
 			if len(revoked) > 0 {
@@ -258,7 +282,7 @@ func startClientMember(t *testing.T, addr, name, groupID, topic string, l *ledge
 		defer close(m.done)
 		for ctx.Err() == nil {
 			fs := cl.PollFetches(ctx)
-			fs.EachRecord(func(r *kgo.Record) { l.read(name, r) })
+			fs.EachRecord(func(r *kgo.Record) { setup.read(name, r) })
 			cl.AllowRebalance()
 		}
 	}()
@@ -410,7 +434,7 @@ func membersLeaveDieAndJoin(t *testing.T, kip848 bool, opts ...kgo.Opt) {
 	f := newFeeder(t, sb.Addr(), l, "churn", partitions)
 	const groupID = "churners"
 	start := func(name string) *clientMember {
-		return startClientMember(t, sb.Addr(), name, groupID, "churn", l, opts...)
+		return startClientMember(t, sb.Addr(), name, groupID, "churn", memberSetup{read: l.read}, opts...)
 	}
 
 	f.start(t)

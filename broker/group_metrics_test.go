@@ -149,7 +149,7 @@ func TestGroupLagMetricsWithAndWithoutMembers(t *testing.T) {
 	m.stop()
 
 	// The same for a KIP-848 group.
-	m2 := startClientMember(t, sb.Addr(), "kip848-member", "kip848", "lagged", newLedger(),
+	m2 := startClientMember(t, sb.Addr(), "kip848-member", "kip848", "lagged", memberSetup{read: newLedger().read},
 		kgo.Balancers(kgo.StickyBalancer()), kgo.ServerSideBalancer())
 	eventually(t, "the KIP-848 member has read and committed everything", func() (bool, string) {
 		if err := m2.commit(ctx); err != nil {

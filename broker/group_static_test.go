@@ -52,7 +52,7 @@ func staticMemberRestarts(t *testing.T, kip848 bool, opts ...kgo.Opt) {
 	const groupID = "statics"
 	start := func(name string) *clientMember {
 		o := append([]kgo.Opt{kgo.InstanceID("instance-" + name), kgo.SessionTimeout(session)}, opts...)
-		return startClientMember(t, sb.Addr(), name, groupID, "static", l, o...)
+		return startClientMember(t, sb.Addr(), name, groupID, "static", memberSetup{read: l.read}, o...)
 	}
 
 	f.start(t)
