@@ -68,7 +68,7 @@ type ReadResult struct {
 //
 // Lock order: Log.mu, then cpMu, then Committer.mu. A round of the
 // Committer takes Log.mu without holding Committer.mu; the sealer takes
-// cpMu without holding Log.mu.
+// cpMu without holding Log.mu. watchMu comes after them all (waiter.go).
 type Log struct {
 	dir       string
 	fs        vfs.FS
@@ -98,7 +98,12 @@ type Log struct {
 	cpMu          sync.Mutex // serialises checkpoint writes; after mu
 	cpWritten     uint64     // the newest checkpoint written; guarded by cpMu
 	flushTimer    *time.Timer
-	changed       chan struct{} // closed on the next append, made on demand; guarded by mu
+
+	// Change notification (waiter.go).
+	changes atomic.Uint64 // Changes; moved under mu
+	watchMu sync.Mutex    // guards watches; taken last, nothing under it
+	watches *watch        // the waiters watching, a doubly linked list; guarded by watchMu
+	changed chan struct{} // closed on the next append, made on demand; guarded by mu
 
 	commit commitState
 
@@ -145,13 +150,6 @@ func (l *Log) Changed() <-chan struct{} {
 		}
 	}
 	return l.changed
-}
-
-func (l *Log) notifyLocked() {
-	if l.changed != nil {
-		close(l.changed)
-		l.changed = nil
-	}
 }
 
 func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
