@@ -23,16 +23,18 @@ package broker
 // writer with sendfile(2) (fetch_frame.go; docs/data-path.md says what that
 // changes for CRC checks).
 //
-// Long poll: when fewer than min_bytes are available the request waits, up to
-// max_wait_ms, on the partitions' storage.Log.Changed channels, and is
-// answered as soon as an append brings enough bytes (or a partition errors).
-// Nothing polls and no lock is held while waiting; broker shutdown (the
-// broker's context) answers at once with what there is. Each read of a
-// partition takes its log's change channel first, and a caught-up
-// partition whose channel is still open is not read again (readMemo): on
-// the long poll's later passes, and in a session's later fetches for up to
-// a second, so that a fetch in a session of thousands of partitions reads
-// only those that changed.
+// Long poll: when fewer than min_bytes are available the request watches
+// the partitions' logs with one storage.Waiter and waits, up to
+// max_wait_ms, for it to be signalled; it is answered as soon as an append
+// brings enough bytes (or a partition errors). Watching costs O(1) per
+// partition and the wait is on one channel, however many partitions there
+// are (storage/waiter.go). Nothing polls and no lock is held while waiting;
+// broker shutdown (the broker's context) answers at once with what there
+// is. Each read of a partition notes its log's change count first, and a
+// caught-up partition whose count has not moved is not read again
+// (readMemo): on the long poll's later passes, and in a session's later
+// fetches for up to a second, so that a fetch in a session of thousands of
+// partitions reads only those that changed.
 //
 // Versions: v4 added the last stable offset and aborted transactions; v5
 // the log start offset; v7 fetch sessions (KIP-227); v9 current leader epoch
@@ -52,7 +54,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -107,7 +108,7 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 		resp.ErrorCode = errorCode(err)
 		return resp
 	}
-	var work *fetchWork // a fetch without a session allocates one only to wait
+	var work *fetchWork // a fetch without a session allocates one only to wait (longPoll)
 	var targets []fetchTarget
 	if session != nil {
 		work = session.lend()
@@ -126,32 +127,15 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 	}
 	rd.resolve(targets)
 
-	// A read that finds enough is the answer. One that does not waits on
-	// the logs' change channels, each taken before its log was read, so
-	// that an append after the read is not missed; then it reads again.
+	// A read that finds enough is the answer. One that does not waits for
+	// the logs to change.
+	total, failed := rd.read(targets)
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
-	var timer *time.Timer
-	for {
-		total, failed := rd.read(targets)
-		if len(targets) == 0 || failed || total >= int(req.MinBytes) || wait <= 0 {
-			break
-		}
+	if len(targets) > 0 && !failed && total < int(req.MinBytes) && wait > 0 {
 		if work == nil {
 			work = &fetchWork{}
 		}
-		work.changed = changeChannels(targets, work.changed[:0])
-		if len(work.changed) == 0 {
-			break
-		}
-		releaseReads(targets) // not held while waiting
-		if timer == nil {
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
-		}
-		if !waitForChange(ctx, b.ctx, timer.C, work) {
-			rd.read(targets)
-			break
-		}
+		rd.longPoll(ctx, targets, int(req.MinBytes), wait, work)
 	}
 
 	if session != nil {
@@ -198,15 +182,15 @@ type fetchReader struct {
 
 // readMemo is what the last read of a partition found, for the reads that
 // follow: in the same fetch's long poll, and in a session's next fetches.
-// It stays true while the log's change channel, taken before the read,
-// is open: appends, truncation, transaction markers and closing the log
-// close it. Only the log start offset moves without it (retention,
+// It stays true while the log's change count, noted before the read, has
+// not moved: appends, truncation, transaction markers and closing the log
+// move it. Only the log start offset moves without it (retention,
 // DeleteRecords), so a memo serves a later fetch for memoLife at most, and
 // a client may learn of such a move that late.
 type readMemo struct {
-	changed   <-chan struct{} // the log's, taken before the read
+	changes   uint64          // the log's change count, noted before the read
 	img       *metadata.Image // the image the partition was found in
-	part      *partition
+	part      *partition      // nil: no read to remember
 	name      string
 	offset    int64 // the fetch offset read from
 	epoch     int32 // the current leader epoch checked
@@ -224,15 +208,7 @@ const memoLife = time.Second
 
 // unchanged reports whether the log has not changed since the read.
 func (m *readMemo) unchanged() bool {
-	if m.changed == nil {
-		return false
-	}
-	select {
-	case <-m.changed:
-		return false
-	default:
-		return true
-	}
+	return m.part != nil && m.part.log.Changes() == m.changes
 }
 
 // serves reports whether an earlier fetch's memo answers ft in this one
@@ -338,17 +314,6 @@ func fillFetchResponse(out *fetchResponse, targets []fetchTarget, readCommitted 
 	}
 }
 
-// changeChannels appends to dst the change channels of the targets' logs,
-// taken when each was last read.
-func changeChannels(targets []fetchTarget, dst []<-chan struct{}) []<-chan struct{} {
-	for i := range targets {
-		if ch := targets[i].memo.changed; ch != nil {
-			dst = append(dst, ch)
-		}
-	}
-	return dst
-}
-
 // abortedInRead lists, for a read_committed fetch, the aborted
 // transactions that overlap what was read: those whose abort marker is at
 // or after the fetch offset and that start below the last stable offset
@@ -418,7 +383,7 @@ func (r *fetchReader) read(targets []fetchTarget) (int, bool) {
 		case ft.memo.caughtUp && ft.memo.unchanged():
 			rd.offsets = ft.memo.offsets
 		default:
-			changed := ft.part.log.Changed() // first: a change from now on closes it
+			changes := ft.part.log.Changes() // first: a change from now on moves it
 			limit := min(int(ft.pos.maxBytes), r.maxBytes-total)
 			if !first && limit <= 0 {
 				rd.offsets = ft.part.log.Offsets()
@@ -428,7 +393,7 @@ func (r *fetchReader) read(targets []fetchTarget) (int, bool) {
 					rd.sec.Release() // the next batch does not fit what is left
 				}
 			}
-			ft.memo = r.memoOf(ft, changed, rd)
+			ft.memo = r.memoOf(ft, changes, rd)
 		}
 		if rd.err != nil {
 			failed = true
@@ -444,13 +409,13 @@ func (r *fetchReader) read(targets []fetchTarget) (int, bool) {
 }
 
 // memoOf is the memo of a read of ft that found rd.
-func (r *fetchReader) memoOf(ft *fetchTarget, changed <-chan struct{}, rd fetchRead) readMemo {
+func (r *fetchReader) memoOf(ft *fetchTarget, changes uint64, rd fetchRead) readMemo {
 	offs, at := rd.offsets, ft.pos.fetchOffset
 	upTo := offs.HighWatermark
 	if r.committed {
 		upTo = offs.LastStable
 	}
-	return readMemo{changed: changed, img: r.img, part: ft.part, name: ft.name, offset: at,
+	return readMemo{changes: changes, img: r.img, part: ft.part, name: ft.name, offset: at,
 		epoch: ft.pos.leaderEpoch, committed: r.committed, taken: r.now,
 		caughtUp: rd.err == nil && rd.sec.Len() == 0 && at >= upTo && at >= offs.LogStart && at <= offs.LogEnd,
 		offsets:  offs}
@@ -493,20 +458,61 @@ func readPartition(scratch []byte, ft *fetchTarget, version int16, limit int, re
 	return rd
 }
 
-// waitForChange waits until one of the logs of work.changed changes
-// (true), or the wait times out, the request's or the broker's context ends
-// (false).
-func waitForChange(ctx, brokerCtx context.Context, timeout <-chan time.Time, work *fetchWork) bool {
-	cases := work.cases[:0]
-	cases = append(cases,
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timeout)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(brokerCtx.Done())},
-	)
-	for _, ch := range work.changed {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+// longPoll reads the targets again each time one of their logs changes,
+// until they hold minBytes or one fails, or until wait passes or the
+// request or the broker ends (it then reads them once more). Every target
+// has been read, and none failed.
+//
+// The logs are watched from just after that read: a change since signals
+// the waiter, and one between the read and the watch moved a change count
+// noted before the read, which is looked at once the watch has begun.
+func (r *fetchReader) longPoll(ctx context.Context, targets []fetchTarget, minBytes int, wait time.Duration, work *fetchWork) {
+	if work.waiter == nil {
+		work.waiter = storage.NewWaiter()
 	}
-	work.cases = cases
-	chosen, _, _ := reflect.Select(cases)
-	return chosen >= 3
+	w := work.waiter
+	for i := range targets {
+		w.Watch(targets[i].part.log)
+	}
+	defer w.UnwatchAll()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	changed := changedSinceRead(targets)
+	for {
+		if !changed {
+			releaseReads(targets) // not held while waiting
+			if !waitForChange(ctx, r.b.ctx, timer.C, w.C) {
+				r.read(targets)
+				return
+			}
+		}
+		changed = false
+		if total, failed := r.read(targets); failed || total >= minBytes {
+			return
+		}
+	}
+}
+
+// changedSinceRead reports whether the log of a target changed after the
+// target's last read.
+func changedSinceRead(targets []fetchTarget) bool {
+	for i := range targets {
+		if !targets[i].memo.unchanged() {
+			return true
+		}
+	}
+	return false
+}
+
+// waitForChange waits until a watched log changes (true), or the wait
+// times out, the request's or the broker's context ends (false).
+func waitForChange(ctx, brokerCtx context.Context, timeout <-chan time.Time, changed <-chan struct{}) bool {
+	select {
+	case <-changed:
+		return true
+	case <-timeout:
+	case <-ctx.Done():
+	case <-brokerCtx.Done():
+	}
+	return false
 }

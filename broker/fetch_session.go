@@ -68,7 +68,6 @@ import (
 	"container/list"
 	"math"
 	"math/rand/v2"
-	"reflect"
 	"sync"
 	"time"
 
@@ -326,8 +325,9 @@ func (s *fetchSession) respond(targets []fetchTarget, full bool) {
 // session keeps one, to lend to its fetches one at a time.
 type fetchWork struct {
 	targets []fetchTarget
-	changed []<-chan struct{}    // the logs' change channels, for the long poll
-	cases   []reflect.SelectCase // the long poll's select
+	// waiter watches the targets' logs during a long poll (fetch.go); made
+	// by the first, it watches nothing between them.
+	waiter *storage.Waiter
 }
 
 // lend returns the session's work buffers, or new ones while another fetch
@@ -347,9 +347,7 @@ func (s *fetchSession) lend() *fetchWork {
 // on to no partition or segment.
 func (s *fetchSession) giveBack(w *fetchWork) {
 	clear(w.targets[:cap(w.targets)])
-	clear(w.changed[:cap(w.changed)])
-	clear(w.cases[:cap(w.cases)])
-	w.targets, w.changed, w.cases = w.targets[:0], w.changed[:0], w.cases[:0]
+	w.targets = w.targets[:0]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.spare == nil {
