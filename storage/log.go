@@ -103,7 +103,6 @@ type Log struct {
 	changes atomic.Uint64 // Changes; moved under mu
 	watchMu sync.Mutex    // guards watches; taken last, nothing under it
 	watches *watch        // the waiters watching, a doubly linked list; guarded by watchMu
-	changed chan struct{} // closed on the next append, made on demand; guarded by mu
 
 	commit commitState
 
@@ -136,20 +135,6 @@ func (l *Log) Offsets() Offsets {
 
 func (l *Log) offsetsLocked() Offsets {
 	return Offsets{LogStart: l.logStart, LogEnd: l.next, HighWatermark: l.hw, LastStable: l.lso}
-}
-
-// Changed returns a channel that is closed by the next append (or
-// truncation, or close). Long-polling readers wait on it.
-func (l *Log) Changed() <-chan struct{} {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.changed == nil {
-		l.changed = make(chan struct{})
-		if l.closed {
-			close(l.changed)
-		}
-	}
-	return l.changed
 }
 
 func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }

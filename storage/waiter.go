@@ -75,10 +75,6 @@ func (w *Waiter) Watch(l *Log) {
 	}
 	l.watches = wt
 	l.watchMu.Unlock()
-	if l.changed != nil {
-		close(l.changed)
-		l.changed = nil
-	}
 }
 
 // UnwatchAll ends every watch of w and drops a pending signal, so that
@@ -156,8 +152,4 @@ func (l *Log) notifyLocked() {
 		wt.w.signal()
 	}
 	l.watchMu.Unlock()
-	if l.changed != nil {
-		close(l.changed)
-		l.changed = nil
-	}
 }
