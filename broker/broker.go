@@ -91,6 +91,7 @@ type Broker struct {
 	txns        *txnDriver             // the transaction coordinator's driver (transactions.go)
 	metrics     []prometheus.Collector // registered with cfg.Metrics (group_metrics.go, commit_metrics.go)
 	bufs        bufferPool             // request frames, responses, fetch read buffers (buffers.go)
+	workers     *workers               // run request handlers (workers.go); immutable
 	// fetchSessions holds the fetch sessions (fetch_session.go); immutable.
 	fetchSessions *fetchSessionCache
 
@@ -128,7 +129,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	if cfg.FetchSessionCacheSlots == 0 {
 		cfg.FetchSessionCacheSlots = defaultFetchSessionSlots
 	}
-	b := &Broker{cfg: cfg, logger: cfg.Logger, apis: newAPITable(), conns: map[*conn]struct{}{}}
+	b := &Broker{cfg: cfg, logger: cfg.Logger, apis: newAPITable(), conns: map[*conn]struct{}{}, workers: newWorkers(maxIdleWorkers)}
 	b.fetchSessions = newFetchSessionCache(cfg.FetchSessionCacheSlots, fetchSessionIdle, randomSessionID)
 	b.brokerMetrics = newBrokerMetrics(b)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
@@ -283,6 +284,7 @@ func (b *Broker) Close(ctx context.Context) error {
 // release closes what Start opened, in reverse order.
 func (b *Broker) release() error {
 	var errs []error
+	b.workers.close()
 	b.unregisterMetrics()
 	b.brokerMetrics.unregister()
 	if b.txns != nil {

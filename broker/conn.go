@@ -183,18 +183,16 @@ func (c *conn) serve(ctx context.Context) {
 		}
 		req.done.Add(1)
 		queue <- req
-		// Not handlers.Go, whose closure wraps this one: one allocation
-		// per request fewer.
 		handlers.Add(1)
-		go func() {
+		c.b.workers.goRun(func() {
 			defer handlers.Done()
 			c.handle(ctx, req)
-		}()
+		})
 	}
 }
 
-// handle handles one request and encodes its response, in the request's
-// own goroutine.
+// handle handles one request and encodes its response, on a worker
+// goroutine of its own (workers.go).
 func (c *conn) handle(ctx context.Context, req *request) {
 	defer req.done.Done()
 	defer req.passTurn()

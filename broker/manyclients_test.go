@@ -313,8 +313,10 @@ var (
 	frameDetail = regexp.MustCompile(` \+0x[0-9a-f]+$| in goroutine \d+$`)
 )
 
-// goroutineKinds counts the goroutines other than the caller's by their
-// stack: function names and lines, without arguments, ids or waiting times.
+// goroutineKinds counts the goroutines other than the caller's and the
+// broker's idle workers (at most maxIdleWorkers of them, kept on purpose)
+// by their stack: function names and lines, without arguments, ids or
+// waiting times.
 func goroutineKinds() map[string]int {
 	buf := make([]byte, 1<<20)
 	for {
@@ -327,8 +329,8 @@ func goroutineKinds() map[string]int {
 	}
 	kinds := map[string]int{}
 	for i, g := range strings.Split(strings.TrimSpace(string(buf)), "\n\n") {
-		if i == 0 {
-			continue // the caller
+		if i == 0 || idleWorker(g) {
+			continue // the caller; a worker kept for the next request (workers.go)
 		}
 		var key strings.Builder
 		for _, l := range strings.Split(g, "\n")[1:] { // after "goroutine N [state]:"
@@ -364,4 +366,12 @@ func openFDs(t *testing.T) map[string]int {
 		kinds[target]++
 	}
 	return kinds
+}
+
+// idleWorker reports whether the goroutine whose stack is g is a worker
+// waiting for a task: its innermost frame (runtime.Stack leaves out the
+// runtime's) is the worker loop itself, with no task above it.
+func idleWorker(g string) bool {
+	lines := strings.Split(g, "\n") // "goroutine N [state]:", then function and file lines
+	return len(lines) > 1 && strings.HasPrefix(lines[1], "github.com/samsa-io/samsa/broker.(*workers).loop(")
 }

@@ -106,7 +106,7 @@ func handleProduce(b *Broker, ctx context.Context, r *request, req *kmsg.Produce
 		return nil
 	}
 	if req.Acks == -1 {
-		waitDurable(results, req.TimeoutMillis)
+		b.waitDurable(results, req.TimeoutMillis)
 	}
 
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
@@ -184,8 +184,10 @@ func recordErrors(err error) []kmsg.ProduceResponseTopicPartitionErrorRecord {
 // when it is positive. When the wait fails, each log is asked again, which
 // answers at once, to find the partitions whose log failed. When it times
 // out, every written partition is REQUEST_TIMED_OUT, as in Kafka: the
-// batches are in the log, and the round goes on to make them durable.
-func waitDurable(results []produced, timeoutMs int32) {
+// batches are in the log, and the round goes on to make them durable. A
+// wait with a timeout runs on a worker (workers.go), whose stack has
+// already grown to what a group-commit round needs.
+func (b *Broker) waitDurable(results []produced, timeoutMs int32) {
 	logs := make([]*storage.Log, 0, len(results))
 	ends := make([]int64, 0, len(results))
 	for _, res := range results {
@@ -201,7 +203,7 @@ func waitDurable(results []produced, timeoutMs int32) {
 		err = storage.WaitDurableAll(logs, ends)
 	} else {
 		done := make(chan error, 1)
-		go func() { done <- storage.WaitDurableAll(logs, ends) }()
+		b.workers.goRun(func() { done <- storage.WaitDurableAll(logs, ends) })
 		timer := time.NewTimer(time.Duration(timeoutMs) * time.Millisecond)
 		select {
 		case err = <-done:
