@@ -53,6 +53,11 @@ type Config struct {
 	// least recently used beyond (fetch_session.go). Zero means Kafka's
 	// default, 1000; below zero, none: clients fetch without sessions.
 	FetchSessionCacheSlots int
+	// SyncFSThreshold is storage.StoreOptions.SyncFSThreshold: from how
+	// many logs a group-commit round uses one syncfs(2) instead of an
+	// fdatasync per log. Zero means storage.DefaultSyncFSThreshold;
+	// below zero, never (a filesystem shared with other busy writers).
+	SyncFSThreshold int
 	// Metrics is where the broker registers its Prometheus collectors
 	// (consumer group lag, …); nil registers none. Close unregisters them.
 	Metrics prometheus.Registerer
@@ -164,6 +169,8 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		Logger:    b.logger.With("component", "storage"),
 		ConfigFor: b.parts.logConfigFor,
 		Commits:   b.brokerMetrics,
+
+		SyncFSThreshold: cfg.SyncFSThreshold,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open logs: %w", err)

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/samsa-io/samsa/broker"
+	"github.com/samsa-io/samsa/storage"
 )
 
 // serveConfig is what `samsa serve` runs with, after flags, environment and
@@ -26,6 +27,7 @@ type serveConfig struct {
 	AutoCreateTopics    bool
 	DefaultPartitions   int32
 	FetchSessionSlots   int    // 0: no fetch sessions
+	SyncFSMinLogs       int    // 0: never syncfs
 	LogLevel            string // debug, info, warn, error
 	LogFormat           string // auto, text, json
 }
@@ -46,6 +48,7 @@ func defineServeFlags(fs *pflag.FlagSet) {
 	fs.Bool("auto-create-topics", d.AutoCreateTopics, "create a topic when a client first uses it (auto.create.topics.enable)")
 	fs.Int32("default-partitions", d.DefaultPartitions, "partitions of an auto-created topic (num.partitions)")
 	fs.Int("fetch-session-cache-slots", 1000, "incremental fetch sessions (KIP-227) kept, least recently used evicted (max.incremental.fetch.session.cache.slots); 0 turns sessions off")
+	fs.Int("syncfs-min-logs", storage.DefaultSyncFSThreshold, "a group commit covering at least this many partition logs makes them durable with one syncfs(2) of the data directory's filesystem instead of an fdatasync per log; 0 never uses syncfs (for a filesystem shared with other busy writers, whose data syncfs would flush too)")
 	fs.String("log-level", "info", "debug, info, warn or error")
 	fs.String("log-format", "auto", "text, json, or auto: text when stderr is a terminal, json otherwise")
 	fs.String(configFlag, "", "YAML file whose keys are these flags' names (also SAMSA_CONFIG)")
@@ -188,6 +191,8 @@ func serveConfigFrom(fs *pflag.FlagSet) (serveConfig, error) {
 	errs = append(errs, err)
 	c.FetchSessionSlots, err = fs.GetInt("fetch-session-cache-slots")
 	errs = append(errs, err)
+	c.SyncFSMinLogs, err = fs.GetInt("syncfs-min-logs")
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
@@ -210,6 +215,9 @@ func (c serveConfig) validate() error {
 	}
 	if c.FetchSessionSlots < 0 {
 		errs = append(errs, fmt.Errorf("fetch-session-cache-slots: %d is negative", c.FetchSessionSlots))
+	}
+	if c.SyncFSMinLogs < 0 {
+		errs = append(errs, fmt.Errorf("syncfs-min-logs: %d is negative", c.SyncFSMinLogs))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
@@ -268,6 +276,10 @@ func (c serveConfig) brokerConfig(logger *slog.Logger) broker.Config {
 	bc.FetchSessionCacheSlots = c.FetchSessionSlots
 	if c.FetchSessionSlots == 0 {
 		bc.FetchSessionCacheSlots = -1 // the broker's zero is its default
+	}
+	bc.SyncFSThreshold = c.SyncFSMinLogs
+	if c.SyncFSMinLogs == 0 {
+		bc.SyncFSThreshold = -1 // the broker's zero is its default
 	}
 	bc.Logger = logger
 	return bc

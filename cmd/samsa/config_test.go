@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/samsa-io/samsa/storage"
 )
 
 // load parses args as `samsa serve` flags and merges env and the file
@@ -44,6 +46,7 @@ func TestServeConfigDefaults(t *testing.T) {
 		AutoCreateTopics:  true,
 		DefaultPartitions: 1,
 		FetchSessionSlots: 1000,
+		SyncFSMinLogs:     storage.DefaultSyncFSThreshold,
 		LogLevel:          "info",
 		LogFormat:         "auto",
 	}
@@ -135,6 +138,7 @@ func TestServeConfigErrors(t *testing.T) {
 		{name: "zero partitions", file: "default-partitions: 0", want: []string{"default-partitions: 0"}},
 		{name: "negative node id", args: []string{"--node-id=-1"}, want: []string{"node-id: -1"}},
 		{name: "negative fetch session slots", args: []string{"--fetch-session-cache-slots=-2"}, want: []string{"fetch-session-cache-slots: -2"}},
+		{name: "negative syncfs min logs", args: []string{"--syncfs-min-logs=-1"}, want: []string{"syncfs-min-logs: -1"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -181,6 +185,27 @@ func TestServeConfigFetchSessionSlots(t *testing.T) {
 		}
 		if got := c.brokerConfig(nil).FetchSessionCacheSlots; got != tc.want {
 			t.Errorf("%v: broker FetchSessionCacheSlots %d, want %d", tc.args, got, tc.want)
+		}
+	}
+}
+
+// --syncfs-min-logs reaches the broker; 0 turns syncfs off, which the
+// broker's config spells as a negative threshold.
+func TestServeConfigSyncFSMinLogs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, storage.DefaultSyncFSThreshold},
+		{[]string{"--syncfs-min-logs=1"}, 1},
+		{[]string{"--syncfs-min-logs=0"}, -1},
+	} {
+		c, err := load(t, tc.args, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.brokerConfig(nil).SyncFSThreshold; got != tc.want {
+			t.Errorf("%v: broker SyncFSThreshold %d, want %d", tc.args, got, tc.want)
 		}
 	}
 }
