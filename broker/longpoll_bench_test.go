@@ -7,7 +7,9 @@ package broker
 // partition wakes it, it answers with that partition, and the client asks
 // again. cpu-µs/wake is the process's CPU time (user and system, the client
 // side included: it is the same in every version) per wake; wake-µs the
-// time from the append to the response read.
+// time from the append to the response read. fetch=none is the same loop
+// without fetches (the appends, and what the broker spends meanwhile on
+// its own): the fetches cost the difference.
 //
 //	go test ./broker -run '^$' -bench BenchmarkFetchLongPollWake -benchtime 200x
 //
@@ -38,22 +40,29 @@ func BenchmarkFetchLongPollWake(b *testing.B) {
 		logs[p] = part.log
 	}
 	batch := hotpathBatch(b, 1)
-	for _, session := range []bool{true, false} {
-		b.Run(fmt.Sprintf("partitions=%d/session=%v", longPollPartitions, session), func(b *testing.B) {
-			lp := &longPoller{c: dialHotpath(b, br), topicID: id, logs: logs, session: session}
-			lp.open(b)
+	for _, mode := range []string{"session", "sessionless", "none"} {
+		b.Run(fmt.Sprintf("partitions=%d/fetch=%s", longPollPartitions, mode), func(b *testing.B) {
+			lp := &longPoller{c: dialHotpath(b, br), topicID: id, logs: logs, session: mode == "session"}
+			fetch := mode != "none"
+			if fetch {
+				lp.open(b)
+			}
 			var wake time.Duration
 			cpu := processCPU()
 			p := 0
 			for b.Loop() {
 				p = (p + 7919) % longPollPartitions // a prime: every partition in turn
-				lp.send(b)
+				if fetch {
+					lp.send(b)
+				}
 				time.Sleep(longPollSettle)
 				if _, err := logs[p].Append(batch); err != nil {
 					b.Fatal(err)
 				}
 				appended := time.Now()
-				lp.receive(b, p)
+				if fetch {
+					lp.receive(b, p)
+				}
 				wake += time.Since(appended)
 			}
 			b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/wake")
