@@ -32,27 +32,33 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestWorkersRunTasksAtOnceEvenWhenAllAreBusy(t *testing.T) {
-	w := newWorkers(2)
-	defer w.close()
-	const n = 20
-	release := make(chan struct{})
-	var started sync.WaitGroup
+// blockedTasks runs n tasks on w that all wait until the returned release
+// is called, and returns once all n have started: goRun must not make a
+// task wait for a busy worker, or this never returns. release returns once
+// every task has ended.
+func blockedTasks(w *workers, n int) (release func()) {
+	gate := make(chan struct{})
+	var started, ended sync.WaitGroup
 	started.Add(n)
-	var ended sync.WaitGroup
 	ended.Add(n)
 	for range n {
-		// Every task blocks until all have started: goRun must not wait
-		// for a busy worker.
 		w.goRun(func() {
 			defer ended.Done()
 			started.Done()
-			<-release
+			<-gate
 		})
 	}
 	started.Wait()
-	close(release)
-	ended.Wait()
+	return func() {
+		close(gate)
+		ended.Wait()
+	}
+}
+
+func TestWorkersRunTasksAtOnceEvenWhenAllAreBusy(t *testing.T) {
+	w := newWorkers(2)
+	defer w.close()
+	blockedTasks(w, 20)()
 	eventually(t, "two workers idle", func() bool { return w.idle.Load() == 2 })
 }
 
@@ -73,18 +79,9 @@ func TestWorkersKeepAtMostMaxIdle(t *testing.T) {
 	w := newWorkers(3)
 	defer w.close()
 	const n = 50
-	release := make(chan struct{})
-	var started sync.WaitGroup
-	started.Add(n)
-	for range n {
-		w.goRun(func() {
-			started.Done()
-			<-release
-		})
-	}
-	started.Wait()
+	release := blockedTasks(w, n)
 	before := runtime.NumGoroutine()
-	close(release)
+	release()
 	// The 47 workers beyond maxIdle exit.
 	eventually(t, "surplus workers exit", func() bool { return runtime.NumGoroutine() <= before-(n-3) })
 	eventually(t, "three workers idle", func() bool { return w.idle.Load() == 3 })
@@ -92,14 +89,7 @@ func TestWorkersKeepAtMostMaxIdle(t *testing.T) {
 
 func TestWorkersCloseEndsIdleWorkers(t *testing.T) {
 	w := newWorkers(4)
-	var done sync.WaitGroup
-	done.Add(4)
-	release := make(chan struct{})
-	for range 4 {
-		w.goRun(func() { done.Done(); <-release })
-	}
-	done.Wait()
-	close(release)
+	blockedTasks(w, 4)()
 	eventually(t, "four workers idle", func() bool { return w.idle.Load() == 4 })
 	before := runtime.NumGoroutine()
 	w.close()
