@@ -479,7 +479,7 @@ func (r *fetchReader) longPoll(ctx context.Context, targets []fetchTarget, minBy
 	changed := false
 	for i := range targets {
 		m := &targets[i].memo
-		w.Watch(m.log)
+		w.Watch(m.log, nil)
 		changed = changed || !m.unchanged()
 	}
 	defer w.UnwatchAll()

@@ -101,8 +101,8 @@ type Log struct {
 
 	// Change notification (waiter.go).
 	changes atomic.Uint64 // Changes; moved under mu
-	watchMu sync.Mutex    // guards watches; taken last, nothing under it
-	watches *watch        // the waiters watching, a doubly linked list; guarded by watchMu
+	watchMu sync.Mutex    // guards watches; after mu, before a waiter's mu (waiter.go)
+	watches *Watch        // the waiters watching, a doubly linked list; guarded by watchMu
 
 	commit commitState
 

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -43,7 +45,7 @@ func watchersOf(t *testing.T, l *Log) int {
 	l.watchMu.Lock()
 	defer l.watchMu.Unlock()
 	n := 0
-	var prev *watch
+	var prev *Watch
 	for wt := l.watches; wt != nil; wt = wt.next {
 		if wt.prev != prev || wt.log != l || wt.w == nil {
 			t.Fatalf("watch %d of %s is linked wrong", n, l.Dir())
@@ -73,7 +75,7 @@ func TestWaiterIsSignalledByEveryChange(t *testing.T) {
 			mustAppend(t, l, valueBatch(t, 1, 1, "a"))
 			mustAppend(t, l, valueBatch(t, 1, 1, "b"))
 			w := NewWaiter()
-			w.Watch(l)
+			w.Watch(l, nil)
 			defer w.UnwatchAll()
 			before := l.Changes()
 			if signalled(w) {
@@ -93,8 +95,8 @@ func TestWaiterIsSignalledByEveryChange(t *testing.T) {
 func TestWaiterFoldsSignalsAndCountsEveryChange(t *testing.T) {
 	l := openLogs(t, newEnv(t), 1)[0]
 	w := NewWaiter()
-	w.Watch(l)
-	w.Watch(l) // twice: still one signal
+	w.Watch(l, nil)
+	w.Watch(l, nil) // twice: still one signal
 	defer w.UnwatchAll()
 	before := l.Changes()
 	for range 3 {
@@ -116,7 +118,7 @@ func TestChangeBeforeWatchMovesTheCount(t *testing.T) {
 	noted := l.Changes()
 	mustAppend(t, l, valueBatch(t, 1, 1, "between"))
 	w := NewWaiter()
-	w.Watch(l)
+	w.Watch(l, nil)
 	defer w.UnwatchAll()
 	if l.Changes() == noted {
 		t.Fatal("a change between the read and the watch left the count as the read noted it")
@@ -160,7 +162,7 @@ func TestWaiterMissesNoChangeRacingTheWatch(t *testing.T) {
 		}
 		start <- l
 		for _, o := range logs {
-			w.Watch(o)
+			w.Watch(o, nil)
 		}
 		moved := false
 		for i, o := range logs {
@@ -190,9 +192,9 @@ func TestUnwatchAllEndsEveryWatch(t *testing.T) {
 	w, other := NewWaiter(), NewWaiter()
 	for range 2 { // the second time with the chunks of the first
 		for _, l := range logs {
-			w.Watch(l)
+			w.Watch(l, nil)
 		}
-		other.Watch(logs[50])
+		other.Watch(logs[50], nil)
 		for i, l := range logs {
 			mustAppend(t, l, valueBatch(t, 1, 1, "v"))
 			if !signalled(w) {
@@ -253,7 +255,7 @@ func TestWaitersWatchAndUnwatchConcurrently(t *testing.T) {
 			w := NewWaiter()
 			for i := range 300 {
 				for j := range 1 + (r+i)%len(logs) {
-					w.Watch(logs[(r+j)%len(logs)])
+					w.Watch(logs[(r+j)%len(logs)], nil)
 				}
 				<-w.C // the logs change all the time
 				w.UnwatchAll()
@@ -268,4 +270,187 @@ func TestWaitersWatchAndUnwatchConcurrently(t *testing.T) {
 			t.Fatalf("%s keeps %d watches", l.Dir(), n)
 		}
 	}
+}
+
+// changedTags is what w.Changed returns, as sorted ints.
+func changedTags(w *Waiter) []int {
+	var out []int
+	for _, tag := range w.Changed(nil) {
+		out = append(out, tag.(int))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestWaiterChangedNamesEachChangedLogOnce(t *testing.T) {
+	logs := openLogs(t, newEnv(t), 10)
+	w := NewWaiter()
+	defer w.UnwatchAll()
+	for i, l := range logs {
+		w.Watch(l, i)
+	}
+	if got := changedTags(w); got != nil {
+		t.Fatalf("Changed before any change: %v", got)
+	}
+	mustAppend(t, logs[3], valueBatch(t, 1, 1, "a"))
+	mustAppend(t, logs[7], valueBatch(t, 1, 1, "b"))
+	mustAppend(t, logs[3], valueBatch(t, 1, 1, "c"))
+	if got := changedTags(w); !slices.Equal(got, []int{3, 7}) {
+		t.Fatalf("Changed after changes of logs 3 (twice) and 7: %v", got)
+	}
+	if signalled(w) {
+		t.Fatal("Changed left the signal of the changes it returned")
+	}
+	if got := changedTags(w); got != nil {
+		t.Fatalf("Changed again, with no change since: %v", got)
+	}
+	mustAppend(t, logs[3], valueBatch(t, 1, 1, "d"))
+	if !signalled(w) {
+		t.Fatal("a change after Changed did not signal")
+	}
+	if got := changedTags(w); !slices.Equal(got, []int{3}) {
+		t.Fatalf("Changed after another change of log 3: %v", got)
+	}
+}
+
+func TestUnwatchEndsOneWatch(t *testing.T) {
+	logs := openLogs(t, newEnv(t), 3)
+	w := NewWaiter()
+	defer w.UnwatchAll()
+	var watches []*Watch
+	for i, l := range logs {
+		watches = append(watches, w.Watch(l, i))
+	}
+	w.Unwatch(watches[1])
+	if n := watchersOf(t, logs[1]); n != 0 {
+		t.Fatalf("log 1 keeps %d watches after Unwatch", n)
+	}
+	mustAppend(t, logs[1], valueBatch(t, 1, 1, "a"))
+	if signalled(w) || changedTags(w) != nil {
+		t.Fatal("an unwatched log signalled or was named")
+	}
+	for _, l := range logs {
+		mustAppend(t, l, valueBatch(t, 1, 1, "b"))
+	}
+	if got := changedTags(w); !slices.Equal(got, []int{0, 2}) {
+		t.Fatalf("Changed after changes of all three, 1 unwatched: %v", got)
+	}
+
+	// Unwatched while queued: not named, and its watch not handed out
+	// again before Changed has taken it from the queue.
+	mustAppend(t, logs[2], valueBatch(t, 1, 1, "c"))
+	w.Unwatch(watches[2])
+	watches[1] = w.Watch(logs[1], 10)
+	if got := changedTags(w); got != nil {
+		t.Fatalf("Changed after a queued watch was unwatched and another begun: %v", got)
+	}
+	watches[2] = w.Watch(logs[2], 20)
+	mustAppend(t, logs[1], valueBatch(t, 1, 1, "d"))
+	mustAppend(t, logs[2], valueBatch(t, 1, 1, "e"))
+	if got := changedTags(w); !slices.Equal(got, []int{10, 20}) {
+		t.Fatalf("Changed after changes of watches begun again: %v", got)
+	}
+	for _, wt := range watches {
+		w.Unwatch(wt)
+	}
+	for i, l := range logs {
+		if n := watchersOf(t, l); n != 0 {
+			t.Fatalf("log %d keeps %d watches after Unwatch", i, n)
+		}
+	}
+}
+
+// TestWaiterChangedMissesNoChange appends to logs from several goroutines
+// while a reader waits on C, asks Changed, and now and then ends a watch
+// and begins it again, as a fetch session does. Each change after the
+// reader last looked at a log's count must be named by the next Changed
+// that begins after it, and signal C: the reader checks the first against
+// the counts, and for the second waits only on C, until it has read every
+// change (or the deadline passes).
+func TestWaiterChangedMissesNoChange(t *testing.T) {
+	const n, perWriter, writers = 8, 400, 4
+	logs := openLogs(t, newEnv(t), n)
+	w := NewWaiter()
+	defer w.UnwatchAll()
+	watches := make([]*Watch, n)
+	seen := make([]uint64, n) // each log's count when the reader last read it
+	for i, l := range logs {
+		watches[i] = w.Watch(l, i)
+		seen[i] = counts(logs[i : i+1])[0] // watched, then read
+	}
+	var wg sync.WaitGroup
+	var stop atomic.Bool // the reader failed
+	defer func() { stop.Store(true); wg.Wait() }()
+	for r := range writers {
+		wg.Go(func() {
+			b := valueBatch(t, 1, 1, fmt.Sprint(r))
+			rng := rand.New(rand.NewPCG(uint64(r), 7))
+			for range perWriter {
+				if stop.Load() {
+					return
+				}
+				for range rng.IntN(3) {
+					runtime.Gosched()
+				}
+				if _, err := logs[rng.IntN(n)].Append(b); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for rounds := 0; ; rounds++ {
+		select {
+		case <-w.C:
+		case <-done:
+			done = nil // the writers are done: what the reader has not read yet is signalled
+			if slices.Equal(seen, counts(logs)) {
+				return
+			}
+			continue
+		case <-deadline.C:
+			t.Fatalf("round %d: counts %v, last read at %v: a change signalled nothing", rounds, counts(logs), seen)
+		}
+		now := counts(logs)
+		named := map[int]bool{}
+		for _, tag := range w.Changed(nil) {
+			named[tag.(int)] = true
+		}
+		after := counts(logs) // the reads after Changed
+		for i := range logs {
+			switch {
+			case named[i]:
+				seen[i] = after[i]
+			case now[i] != seen[i]:
+				t.Fatalf("round %d: log %d changed (count %d, read at %d) but Changed did not name it", rounds, i, now[i], seen[i])
+			}
+		}
+		if i := rng.IntN(4 * n); i < n { // end a watch and begin it again, then read
+			w.Unwatch(watches[i])
+			watches[i] = w.Watch(logs[i], i)
+			seen[i] = counts(logs[i : i+1])[0]
+		}
+		if done == nil && slices.Equal(seen, counts(logs)) {
+			return
+		}
+	}
+}
+
+// counts is each log's change count, read as a reader of the log sees it:
+// under the log's lock, so that a change is counted once it is whole
+// (queued on its watches, as a change is before it unlocks the log), not
+// from the moment the count moves.
+func counts(logs []*Log) []uint64 {
+	out := make([]uint64, len(logs))
+	for i, l := range logs {
+		l.mu.RLock()
+		out[i] = l.Changes()
+		l.mu.RUnlock()
+	}
+	return out
 }
