@@ -70,19 +70,46 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 }
 
 // readCheckpoint returns the checkpoint of dir, ok false when there is none
-// or it cannot be read.
-func readCheckpoint(fs vfs.FS, dir string) (checkpoint, bool) {
+// or it cannot be read; missing says there is no file at all. A log whose
+// checkpoint cannot be read opens as if it were the zero checkpoint (log
+// start 0, recovery point 0: every segment is scanned).
+func readCheckpoint(fs vfs.FS, dir string) (c checkpoint, ok, missing bool) {
 	f, err := fs.Open(filepath.Join(dir, checkpointName))
 	if err != nil {
-		return checkpoint{}, false
+		return checkpoint{}, false, errors.Is(err, notExist)
 	}
 	defer f.Close()
 	b, err := readAll(f)
 	if err != nil {
-		return checkpoint{}, false
+		return checkpoint{}, false, false
 	}
-	c, err := decodeCheckpoint(b)
-	return c, err == nil
+	c, err = decodeCheckpoint(b)
+	return c, err == nil, false
+}
+
+// createCheckpoint writes a new log's first checkpoint straight into the
+// file, which does not exist yet: no temporary file, no rename. That
+// checkpoint is the zero one, which is also what a missing or unreadable
+// checkpoint means when the log is opened (readCheckpoint), so a crash that
+// loses or tears the write leaves a log that opens the same. Every later
+// checkpoint replaces it with writeCheckpoint. With sync false it syncs
+// neither the file nor the directory, for a syncfs by the caller.
+func createCheckpoint(fs vfs.FS, dir string, c checkpoint, sync bool) error {
+	if c != (checkpoint{}) {
+		return fmt.Errorf("storage: checkpoint %+v written in place; only a new log's zero checkpoint may be", c)
+	}
+	f, err := fs.Create(filepath.Join(dir, checkpointName))
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(c.encode())
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if err = errors.Join(err, f.Close()); err != nil || !sync {
+		return err
+	}
+	return fs.SyncDir(dir)
 }
 
 // writeCheckpoint replaces the checkpoint: write a temporary file, sync it,

@@ -52,7 +52,9 @@
 // index.
 //
 // The checkpoint is a short text file with a CRC-32C line, replaced by
-// write-to-temporary, fsync, rename and directory fsync:
+// write-to-temporary, fsync, rename and directory fsync (a new log's first
+// one, all zeros, is written in place: a missing or unreadable checkpoint
+// reads as zeros too, so a crash that tears it changes nothing):
 //
 //	samsa-log-checkpoint 1
 //	log-start-offset 1200

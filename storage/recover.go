@@ -62,7 +62,7 @@ func (l *Log) load(clean, syncLater bool, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	cp, ok := readCheckpoint(l.fs, l.dir)
+	cp, ok, cpMissing := readCheckpoint(l.fs, l.dir)
 	if !ok && len(bases) > 0 {
 		l.logger.Warn("checkpoint missing or unreadable; recovering every segment")
 		clean = false
@@ -125,10 +125,20 @@ func (l *Log) load(clean, syncLater bool, cfg *Config) error {
 		l.segs = append(l.segs, s)
 		l.next = l.logStart
 		// A new log gets its checkpoint now, so that a clean reopen finds
-		// one and trusts the log (writing it syncs the directory). Torn by
+		// one and trusts the log (writing it syncs the directory). Where
+		// there was none, it is the zero checkpoint, which a missing or
+		// torn one also reads as: it is written in place, without a
+		// temporary file and a rename (createCheckpoint). Lost or torn by
 		// a crash before the Store's syncfs, it costs a scan of nothing.
 		cp, seq := l.checkpointLocked()
-		if err := l.saveCheckpoint(cp, seq, !syncLater); err != nil {
+		if cpMissing && cp == (checkpoint{}) {
+			if err := createCheckpoint(l.fs, l.dir, cp, !syncLater); err != nil {
+				return err
+			}
+			l.cpMu.Lock()
+			l.cpWritten = seq
+			l.cpMu.Unlock()
+		} else if err := l.saveCheckpoint(cp, seq, !syncLater); err != nil {
 			return err
 		}
 	}
