@@ -18,6 +18,12 @@
 //	    …
 //	  orders-1.<nanos>.deleted/  a partition being deleted (finished on open)
 //
+// A new log has two files of its own, its first segment's .log and its
+// checkpoint, and the caller's (NewLog.Files: the broker's
+// partition.metadata). Index entries live in memory until the segment is
+// sealed (rolled) or its log closed; its index files are created when they
+// are first written out then, or when they are rebuilt.
+//
 // A segment's .log holds record batches (magic v2, see package record)
 // back to back, exactly as the producer sent them except for the fields
 // outside the CRC that the broker owns (base offset, partition leader epoch)
@@ -105,9 +111,9 @@
 // rolls is fsynced with its indexes in the background, whatever the policy
 // (a group commit that needs its tail durable syncs it too), and the
 // recovery point then moves past it; the new segment's directory entry is
-// synced before it takes an append. A failed fsync fails the log: it refuses
-// writes until reopened, since the kernel may have dropped the dirty pages it
-// could not write.
+// synced, with the sealed segment's index files', before it takes an
+// append. A failed fsync fails the log: it refuses writes until reopened,
+// since the kernel may have dropped the dirty pages it could not write.
 //
 // # Recovery
 //
@@ -121,7 +127,12 @@
 //     offsets increasing); the first bad or torn batch and everything after it
 //     (including later segments) is cut off, and the indexes are rebuilt.
 //   - An index that is missing, of the wrong size, out of order or pointing
-//     past its log is rebuilt from the log.
+//     past its log is rebuilt from the log. A sealed segment always has
+//     both index files, so a missing one was lost and is rebuilt, never
+//     taken as empty. The active segment's may not have been written yet: a
+//     missing one is read as empty, like a short one (the batches after its
+//     last entry are indexed again), unless offset index entries sit next
+//     to a missing time index, which was then lost: both are rebuilt.
 //   - Leftovers of interrupted work are finished or undone: a compaction's
 //     .cleaned file is removed, its .swap file replaces its segment, a
 //     checkpoint's .tmp is removed, a partition directory marked .deleted is

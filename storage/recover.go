@@ -287,7 +287,7 @@ func (l *Log) tidyDir() ([]int64, error) {
 }
 
 // openIndexFiles prepares the segment's index files, noting when one is
-// missing (it is created when first used).
+// missing (see openTrusted for what that means). It creates nothing.
 func (s *segment) openIndexFiles() error {
 	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
 		if _, err := s.fs.Stat(s.path(suffix)); errors.Is(err, notExist) {
@@ -311,6 +311,14 @@ func (s *segment) openIndexFiles() error {
 // indexes are loaded and its tail after the last index entry is walked to
 // find the log end. A sealed segment's indexes are loaded on first use; only
 // its newest time index entry is read now, for retention.
+//
+// Index files are created when a segment is sealed or its indexes are first
+// written, not with the segment. So a sealed segment whose index file is
+// missing lost it: both are rebuilt from the log, never taken as empty. The
+// active segment's may never have been written: a missing file is read as
+// empty, as a short one is, while the offset index is empty too (the walk
+// then reads the whole segment and indexes every batch); next to offset
+// index entries, a missing time index is a lost one, and both are rebuilt.
 func (s *segment) openTrusted(nextBase, indexInterval int64) error {
 	size, err := s.log.Size()
 	if err != nil {
@@ -338,6 +346,13 @@ func (s *segment) openTrusted(nextBase, indexInterval int64) error {
 			s.indexMissing = true // rebuild both
 		}
 		return s.loadIndexes()
+	}
+	if s.indexMissing {
+		size, err := s.idx.file.Size()
+		if err != nil {
+			return err
+		}
+		s.indexMissing = size > 0
 	}
 	if err := s.loadIndexes(); err != nil {
 		return err
@@ -559,11 +574,12 @@ func (s *segment) loadIndexes() error {
 	return nil
 }
 
-// rebuildIndexes rewrites both indexes from the log's batches. It does not
-// cut the log: a sealed segment below the recovery point is only read, and
-// a corrupt batch in it is refused when read. A batch that fails its CRC,
-// or whose offsets do not follow the previous batch's, is walked over but
-// neither indexed nor counted: its header cannot be trusted.
+// rebuildIndexes rewrites both indexes from the log's batches, and their
+// files whole, created even when empty (a sealed segment keeps both). It
+// does not cut the log: a sealed segment below the recovery point is only
+// read, and a corrupt batch in it is refused when read. A batch that fails
+// its CRC, or whose offsets do not follow the previous batch's, is walked
+// over but neither indexed nor counted: its header cannot be trusted.
 func (s *segment) rebuildIndexes() error {
 	if err := errors.Join(s.idx.reset(), s.tidx.reset()); err != nil {
 		return err
@@ -587,7 +603,7 @@ func (s *segment) rebuildIndexes() error {
 		s.next.Store(expect)
 	}
 	s.addTimeEntry()
-	if err := errors.Join(s.idx.persist(), s.tidx.persist()); err != nil {
+	if err := errors.Join(s.createIndexFiles(), s.idx.persist(), s.tidx.persist()); err != nil {
 		return err
 	}
 	if sc.err != nil {
@@ -649,7 +665,10 @@ func (s *segment) walk(from, indexInterval int64) error {
 // point, rebuilds its indexes, and cuts the log after the last good batch.
 // prevNext is the previous segment's end and nextBase the next one's base
 // (math.MaxInt64 for the last): offsets must grow and stay between them. It
-// reports whether anything was cut.
+// reports whether anything was cut. A sealed segment's rebuilt indexes are
+// written out, to files created even when empty; the active segment's stay
+// in memory, as its appends' do, and its files are emptied or left missing
+// (a crash before the next seal or close rebuilds them again).
 func (s *segment) recover(prevNext, nextBase, indexInterval int64) (bool, error) {
 	size, err := s.log.Size()
 	if err != nil {
@@ -678,8 +697,11 @@ func (s *segment) recover(prevNext, nextBase, indexInterval int64) (bool, error)
 		return false, sc.err
 	}
 	s.addTimeEntry() // a segment that was active may lack its last entry
-	if err := errors.Join(s.idx.persist(), s.tidx.persist()); err != nil {
-		return false, err
+	s.indexMissing = false
+	if nextBase != math.MaxInt64 {
+		if err := errors.Join(s.createIndexFiles(), s.idx.persist(), s.tidx.persist()); err != nil {
+			return false, err
+		}
 	}
 	good := s.size.Load()
 	s.markVerified(s.truncGuard.gen.Load(), 0, good) // the strict scan checked every CRC

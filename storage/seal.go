@@ -18,6 +18,12 @@ import (
 func (l *Log) rollLocked() error {
 	old := l.active()
 	old.addTimeEntry()
+	// The sealed segment's index files are made here, not by the sealer,
+	// so that the directory sync below makes their names durable with the
+	// new segment's.
+	if err := old.createIndexFiles(); err != nil {
+		return err
+	}
 	s, err := createSegment(l.fs, l.dir, l.next, l.logger)
 	if err != nil {
 		return err

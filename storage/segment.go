@@ -78,7 +78,7 @@ type segment struct {
 	// trusted loads them on first use (Log.loadSegments). Written under
 	// Log.mu held for writing, like idx and tidx.
 	loaded       bool
-	indexMissing bool // an index file had to be created on open: rebuild both
+	indexMissing bool // an index file was missing on open: a sealed segment rebuilds both
 	idx          offsetIndex
 	tidx         timeIndex
 
@@ -104,6 +104,14 @@ func (s *segment) indexFile(suffix string) *indexFile {
 	return &indexFile{fs: s.fs, name: s.path(suffix)}
 }
 
+// createIndexFiles creates the index files that do not exist yet, empty,
+// and leaves them open for the writes that follow. A sealed segment has
+// both files, empty or not: a missing one says its index was lost, and it
+// is rebuilt from the log (openTrusted). The caller syncs the directory.
+func (s *segment) createIndexFiles() error {
+	return errors.Join(s.idx.file.create(), s.tidx.file.create())
+}
+
 // closeIndexFiles closes the index files' handles (they reopen on use).
 func (s *segment) closeIndexFiles() error {
 	var err error
@@ -116,7 +124,9 @@ func (s *segment) closeIndexFiles() error {
 	return err
 }
 
-// createSegment makes an empty segment. The caller syncs the directory.
+// createSegment makes an empty segment: its .log only. Its index files
+// are created when first written, or when it is sealed
+// (createIndexFiles). The caller syncs the directory.
 func createSegment(fs vfs.FS, dir string, base int64, logger *slog.Logger) (*segment, error) {
 	s := &segment{fs: fs, dir: dir, base: base, logger: logger, maxTs: -1, maxTsOffset: -1, firstTs: -1, loaded: true}
 	var err error
@@ -124,14 +134,6 @@ func createSegment(fs vfs.FS, dir string, base int64, logger *slog.Logger) (*seg
 		return nil, err
 	}
 	s.idx.file, s.tidx.file = s.indexFile(indexSuffix), s.indexFile(timeIndexSuffix)
-	for _, x := range []*indexFile{s.idx.file, s.tidx.file} {
-		f, err := fs.Create(x.name)
-		if err != nil {
-			s.log.Close()
-			return nil, err
-		}
-		f.Close()
-	}
 	s.next.Store(base)
 	s.refs.Store(1)
 	return s, nil
@@ -263,12 +265,18 @@ func (s *segment) addTimeEntry() {
 	s.tidx.append(s.maxTs, uint32(s.maxTsOffset-s.base))
 }
 
-// sync writes out the indexes and makes the segment durable.
+// sync writes out the indexes and makes the segment durable, with the
+// names of the index files created since (an index first written now).
 func (s *segment) sync() error {
 	if err := s.flushIndexes(); err != nil {
 		return err
 	}
 	err := errors.Join(s.log.Sync(), s.idx.file.Sync(), s.tidx.file.Sync())
+	if err == nil && (s.idx.file.created || s.tidx.file.created) {
+		if err = s.fs.SyncDir(s.dir); err == nil {
+			s.idx.file.created, s.tidx.file.created = false, false
+		}
+	}
 	return errors.Join(err, s.closeIndexFiles())
 }
 
