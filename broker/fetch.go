@@ -31,10 +31,16 @@ package broker
 // are (storage/waiter.go). Nothing polls and no lock is held while waiting;
 // broker shutdown (the broker's context) answers at once with what there
 // is. Each read of a partition notes its log's change count first, and a
-// caught-up partition whose count has not moved is not read again
-// (readMemo): on the long poll's later passes, and in a session's later
-// fetches for up to a second, so that a fetch in a session of thousands of
-// partitions reads only those that changed.
+// caught-up partition whose count has not moved is not read again on the
+// long poll's later passes (readMemo).
+//
+// A fetch in a session (with the session's reader) reads only the
+// partitions whose log changed since its last fetch, those the request
+// moved and those not caught up, and its long poll only those that change
+// while it waits: the session's waiter watches all its partitions between
+// fetches and names those that changed (pollSession;
+// fetch_session.go says which partitions a fetch reads, and why that
+// misses nothing). Its cost grows with what changed, not with the session.
 //
 // Versions: v4 added the last stable offset and aborted transactions; v5
 // the log start offset; v7 fetch sessions (KIP-227); v9 current leader epoch
@@ -79,6 +85,7 @@ type fetchTarget struct {
 	err  error      // found when resolving: answered without reading
 	read fetchRead
 	memo readMemo // of the last read, this fetch's or, in a session, an earlier one's
+	seq  uint64   // the entry's place in the session's order, when it became a target
 }
 
 // outcome is what the last read pass found: records, an error, or
@@ -108,38 +115,52 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 		resp.ErrorCode = errorCode(err)
 		return resp
 	}
+	img := b.meta.Image()
 	var work *fetchWork // a fetch without a session allocates one only to wait (longPoll)
 	var targets []fetchTarget
+	own := false // the fetch holds its session's reader (fetch_session.go)
+	parts := 0   // the partitions it answers for
 	if session != nil {
 		work = session.lend()
 		defer session.giveBack(work)
-		targets = session.appendTargets(work.targets[:0])
-		work.targets = targets
+		own = work.session == session
+		parts = session.targets(work, img, req.IsolationLevel == 1, now)
+		targets = work.targets
 	} else {
 		targets = requestTargets(req)
+		parts = len(targets)
 	}
 	scratch := b.bufs.take(fetchScratch)
 	defer b.bufs.put(scratch)
-	rd := fetchReader{b: b, img: b.meta.Image(), version: r.version, maxBytes: int(req.MaxBytes),
-		committed: req.IsolationLevel == 1, now: now, scratch: (*scratch)[:fetchScratch]}
+	rd := fetchReader{b: b, img: img, version: r.version, maxBytes: int(req.MaxBytes),
+		committed: req.IsolationLevel == 1, scratch: (*scratch)[:fetchScratch]}
 	if rd.maxBytes <= 0 {
 		rd.maxBytes = math.MaxInt32
 	}
 	rd.resolve(targets)
+	if own {
+		work.watch(targets)
+	}
 
 	// A read that finds enough is the answer. One that does not waits for
 	// the logs to change.
 	total, failed := rd.read(targets)
 	wait := time.Duration(req.MaxWaitMillis) * time.Millisecond
-	if len(targets) > 0 && !failed && total < int(req.MinBytes) && wait > 0 {
-		if work == nil {
+	if parts > 0 && !failed && total < int(req.MinBytes) && wait > 0 {
+		switch {
+		case own:
+			rd.pollSession(ctx, session, work, int(req.MinBytes), wait)
+			targets = work.targets
+		case work == nil:
 			work = &fetchWork{}
+			fallthrough
+		default:
+			rd.longPoll(ctx, targets, int(req.MinBytes), wait, work)
 		}
-		rd.longPoll(ctx, targets, int(req.MinBytes), wait, work)
 	}
 
 	if session != nil {
-		session.respond(targets, full)
+		session.respond(targets, full, own)
 		if full {
 			resp.SessionID = b.fetchSessions.add(session, now)
 		} else {
@@ -175,9 +196,8 @@ type fetchReader struct {
 	img       *metadata.Image // the metadata the partitions are found in
 	version   int16
 	maxBytes  int
-	committed bool      // read_committed: up to the last stable offset
-	now       time.Time // when the fetch began
-	scratch   []byte    // for storage.Log.ReadSection
+	committed bool   // read_committed: up to the last stable offset
+	scratch   []byte // for storage.Log.ReadSection
 }
 
 // readMemo is what the last read of a partition found, for the reads that
@@ -185,45 +205,35 @@ type fetchReader struct {
 // It stays true while the log's change count, noted before the read, has
 // not moved: appends, truncation, transaction markers and closing the log
 // move it. Only the log start offset moves without it (retention,
-// DeleteRecords), so a memo serves a later fetch for memoLife at most, and
-// a client may learn of such a move that late.
+// DeleteRecords): a session reads every partition afresh, without memos,
+// every sessionRescan (fetch_session.go).
 type readMemo struct {
-	changes   uint64          // the log's change count, noted before the read
-	log       *storage.Log    // part's, at hand for unchanged; nil: no read to remember
-	img       *metadata.Image // the image the partition was found in
-	part      *partition
-	name      string
-	offset    int64 // the fetch offset read from
-	epoch     int32 // the current leader epoch checked
+	changes   uint64       // the log's change count, noted before the read
+	log       *storage.Log // the partition's; nil: no read to remember
+	offset    int64        // the fetch offset read from
+	epoch     int32        // the current leader epoch checked
 	committed bool
-	taken     time.Time // when the fetch that read began
 	// caughtUp: there was nothing to read from offset; offsets is what
 	// the read found.
 	caughtUp bool
 	offsets  storage.Offsets
 }
 
-// memoLife is how long a memo of a caught-up partition spares later
-// fetches finding and reading it.
-const memoLife = time.Second
-
 // unchanged reports whether the log has not changed since the read.
 func (m *readMemo) unchanged() bool {
 	return m.log != nil && m.log.Changes() == m.changes
 }
 
-// serves reports whether an earlier fetch's memo answers ft in this one
-// without finding the partition: the partition is found as it was, and
-// read, which looks at unchanged, reads it again only if its log changed.
-// Not looking at the log here spares a fetch of thousands of partitions a
-// cache miss for each.
-func (m *readMemo) serves(ft *fetchTarget, r *fetchReader) bool {
-	return m.caughtUp && m.img == r.img && m.offset == ft.pos.fetchOffset && m.epoch == ft.pos.leaderEpoch &&
-		m.committed == r.committed && r.now.Sub(m.taken) < memoLife
+// holds reports whether the memo is of a read of ft as r reads it: of the
+// log of the partition found, from the same position.
+func (m *readMemo) holds(ft *fetchTarget, r *fetchReader) bool {
+	return ft.err == nil && m.log == ft.part.log && m.offset == ft.pos.fetchOffset &&
+		m.epoch == ft.pos.leaderEpoch && m.committed == r.committed
 }
 
-// resolve finds each target's partition, or the error it is answered with,
-// but for those an earlier fetch's memo serves.
+// resolve finds each target's partition, or the error it is answered
+// with, and drops a memo that is not of that partition's log at the
+// target's position.
 func (r *fetchReader) resolve(targets []fetchTarget) {
 	var (
 		last  *fetchTarget // the last target looked up, whose topic the next ones often share
@@ -232,11 +242,6 @@ func (r *fetchReader) resolve(targets []fetchTarget) {
 	)
 	for i := range targets {
 		ft := &targets[i]
-		if ft.memo.serves(ft, r) {
-			ft.name, ft.part = ft.memo.name, ft.memo.part
-			continue
-		}
-		ft.memo = readMemo{}
 		if last == nil || !ft.key.sameTopic(last.key) {
 			ft.name, topic, err = fetchTopic(r.img, r.version, ft.key)
 		} else {
@@ -245,6 +250,9 @@ func (r *fetchReader) resolve(targets []fetchTarget) {
 		last = ft
 		if ft.err = err; err == nil {
 			ft.part, ft.err = fetchPartition(r.b, topic, r.version, ft)
+		}
+		if !ft.memo.holds(ft, r) {
+			ft.memo = readMemo{}
 		}
 	}
 }
@@ -419,8 +427,7 @@ func (r *fetchReader) memoOf(ft *fetchTarget, changes uint64, rd fetchRead) read
 	if r.committed {
 		upTo = offs.LastStable
 	}
-	return readMemo{changes: changes, log: ft.part.log, img: r.img, part: ft.part, name: ft.name, offset: at,
-		epoch: ft.pos.leaderEpoch, committed: r.committed, taken: r.now,
+	return readMemo{changes: changes, log: ft.part.log, offset: at, epoch: ft.pos.leaderEpoch, committed: r.committed,
 		caughtUp: rd.err == nil && rd.sec.Len() == 0 && at >= upTo && at >= offs.LogStart && at <= offs.LogEnd,
 		offsets:  offs}
 }
@@ -495,6 +502,27 @@ func (r *fetchReader) longPoll(ctx context.Context, targets []fetchTarget, minBy
 		}
 		changed = false
 		if total, failed := r.read(targets); failed || total >= minBytes {
+			return
+		}
+	}
+}
+
+// pollSession is longPoll for a fetch that holds its session's reader,
+// whose waiter watches every partition of the session that has been read:
+// each time it names partitions as changed, those not yet targets of the
+// fetch become targets (resolved and watched first), and the targets are
+// read again.
+func (r *fetchReader) pollSession(ctx context.Context, s *fetchSession, w *fetchWork, minBytes int, wait time.Duration) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		releaseReads(w.targets) // not held while waiting
+		woke := waitForChange(ctx, r.b.ctx, timer.C, w.waiter.C)
+		if added := s.addChanged(w); len(added) > 0 {
+			r.resolve(added)
+			w.watch(added)
+		}
+		if total, failed := r.read(w.targets); !woke || failed || total >= minBytes {
 			return
 		}
 	}

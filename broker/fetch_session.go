@@ -22,7 +22,7 @@ package broker
 //	           be the session's next. The request's partitions join the
 //	           session or update their fetch offset, partition max bytes,
 //	           log start offset and current leader epoch there;
-//	           forgotten_topics_data leave it. The fetch reads every
+//	           forgotten_topics_data leave it. The fetch answers for every
 //	           partition of the session, and its long poll waits on them
 //	           all. The response carries only the partitions that return
 //	           records or an error, or whose high watermark, last stable
@@ -47,28 +47,58 @@ package broker
 // (Kafka closes it and answers without a session id, after which franz-go
 // stops using sessions with the broker).
 //
+// Reading only what changed: a fetch costs the partitions it reads, not
+// the session's. The session's reader (fetchWork, lent to one fetch at a
+// time) keeps a storage.Waiter watching the log of every partition it has
+// read, from before that read until the partition leaves the session or
+// the session closes, each watch tagged with its partition. A fetch reads:
+//
+//   - the partitions the waiter names as changed since the last fetch
+//     (Waiter.Changed), and, in its long poll, those it names meanwhile;
+//   - the pending ones: new, moved by the request, or not caught up at their
+//     last read (records left to send, an error, not read for max_bytes);
+//   - every partition, when the reader has not read them all for
+//     sessionRescan, or since the metadata image or the isolation level
+//     changed, or since a fetch without the reader answered in the
+//     session. The log start offset moves without a change of the log,
+//     and reaches the client so, within sessionRescan.
+//
+// Any other partition was caught up when last read and its log has not
+// changed since: reading it would find the same, and an incremental
+// response would not carry it. Deleting a topic closes its logs, which is a
+// change; a topic created again under a name is new logs, watched once a
+// read finds them. A second fetch in the session while the reader is lent
+// (a client does not send it, but may) reads every partition itself.
+//
 // The cache holds Config.FetchSessionCacheSlots sessions (Kafka's
 // max.incremental.fetch.session.cache.slots, 1000). A session opened while
 // it is full evicts the least recently used one, and a session unused for
 // fetchSessionIdle is dropped. As in Kafka, a session is not tied to a
-// connection: any request that names it uses it.
+// connection: any request that names it uses it. A session evicted or
+// closed ends its watches (at once, or when the fetch holding its reader
+// gives it back), and so does a partition forgotten.
 //
 // This file is the state machine, without I/O: the session of a request,
-// its partitions, what a response carries. handleFetch (fetch.go) reads the
-// logs between.
+// its partitions, which a fetch reads, what a response carries.
+// handleFetch (fetch.go) reads the logs between.
 //
 // Locks: the cache's mu guards the sessions' ids, use times and LRU order; a
 // session's mu guards its partitions and epoch. Neither is held while the
-// other is taken, nor while a fetch reads or waits. Two fetches in one
-// session at once (a client does not send them, but may) each hold a copy
-// of the partitions' positions; what each response sent is recorded under
-// the session's mu, so the session stays consistent whatever the order.
+// other is taken, nor while a fetch reads or waits, nor while the reader's
+// waiter is called (storage/waiter.go has its own locks, taken under a
+// log's). A partition's watch fields are the reader's holder's alone. Two
+// fetches in one session at once each hold a copy of the partitions'
+// positions; what each response sent is recorded under the session's mu,
+// so the session stays consistent whatever the order.
 
 import (
+	"cmp"
 	"container/list"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -86,6 +116,10 @@ const (
 	// cache drops it (Kafka makes such a session evictable after 2
 	// minutes).
 	fetchSessionIdle = 2 * time.Minute
+	// sessionRescan is how long a session's reader may go without reading
+	// every partition: how late a moved log start offset may reach a
+	// session's client.
+	sessionRescan = time.Second
 	// sessionlessEpoch and newSessionEpoch are the epochs of full fetches.
 	sessionlessEpoch = -1
 	newSessionEpoch  = 0
@@ -123,17 +157,25 @@ type sentOffsets struct {
 
 var unsent = sentOffsets{-1, -1, -1}
 
-// sessionPartition is one partition of a session. Every field is guarded by
-// the session's mu.
+// sessionPartition is one partition of a session.
 type sessionPartition struct {
-	key  partitionKey // immutable
+	key partitionKey // immutable
+
+	// Guarded by the session's mu.
 	pos  fetchPosition
 	sent sentOffsets // what the session last sent of it; unsent until then, and after an error
 	memo readMemo    // what the broker last read of it (fetch.go)
 	gone bool        // forgotten: a fetch that still holds it does not put it back
-	// returned is set, while a response is recorded, on a partition
-	// that returned records: it moves to the end of the order.
-	returned bool
+	// prev and next link the session's order; seq rises along it.
+	prev, next *sessionPartition
+	seq        uint64
+	// pending: in the session's pending list, read by its next fetch.
+	pending bool
+
+	// The holder's of the session's reader alone.
+	watch   *storage.Watch // of watched, by the reader's waiter; nil: none
+	watched *storage.Log
+	mark    uint64 // the reader's fetch that made it a target last
 }
 
 // respond records what a response found for the partition (records
@@ -142,7 +184,6 @@ type sessionPartition struct {
 // differ from those last sent. A failed partition counts as unsent, so
 // that it is sent again once it recovers.
 func (p *sessionPartition) respond(records, failed bool, offs storage.Offsets) bool {
-	p.returned = false
 	if failed {
 		p.sent = unsent
 		return true
@@ -150,20 +191,31 @@ func (p *sessionPartition) respond(records, failed bool, offs storage.Offsets) b
 	now := sentOffsets{highWatermark: offs.HighWatermark, lastStable: offs.LastStable, logStart: offs.LogStart}
 	changed := now != p.sent
 	p.sent = now
-	p.returned = records
 	return records || changed
 }
 
 // fetchSession is a fetch session: its partitions in fetch order, and the
 // epoch its next incremental fetch must carry.
 type fetchSession struct {
-	byID bool // immutable: opened with v13+, partitions keyed by topic id
+	byID   bool          // immutable: opened with v13+, partitions keyed by topic id
+	rescan time.Duration // immutable: the longest its reader goes without reading every partition
 
-	mu    sync.Mutex
-	epoch int32                              // guarded by mu
-	order []*sessionPartition                // fetch order; guarded by mu
-	parts map[partitionKey]*sessionPartition // the same partitions; guarded by mu
-	spare *fetchWork                         // lent to one fetch at a time (lend); guarded by mu
+	mu          sync.Mutex
+	epoch       int32                              // guarded by mu
+	first, last *sessionPartition                  // the fetch order, a list; guarded by mu
+	nextSeq     uint64                             // the seq of the next partition put last; guarded by mu
+	parts       map[partitionKey]*sessionPartition // the same partitions; guarded by mu
+	// pending are the partitions with pending set, and some gone;
+	// guarded by mu.
+	pending []*sessionPartition
+	// forgotten are partitions gone since the reader was lent, whose
+	// watches its holder ends; guarded by mu.
+	forgotten []*sessionPartition
+	reader    *fetchWork // the session's, while no fetch holds it; guarded by mu
+	// mustRescan: a fetch without the reader answered, and the reader's
+	// next fetch reads every partition. Guarded by mu.
+	mustRescan bool
+	closed     bool // evicted or closed; guarded by mu
 
 	// id is set when the session is cached, before any request can find
 	// it, and not changed after.
@@ -176,10 +228,11 @@ type fetchSession struct {
 
 // newFetchSession returns a session, not yet cached, of the partitions of
 // a full fetch's topics. byID: the fetch is v13+.
-func newFetchSession(byID bool, topics []kmsg.FetchRequestTopic) *fetchSession {
+func newFetchSession(byID bool, topics []kmsg.FetchRequestTopic, rescan time.Duration) *fetchSession {
 	n := countPartitions(topics)
-	s := &fetchSession{byID: byID, epoch: 1, order: make([]*sessionPartition, 0, n),
-		parts: make(map[partitionKey]*sessionPartition, n)}
+	s := &fetchSession{byID: byID, rescan: rescan, epoch: 1, parts: make(map[partitionKey]*sessionPartition, n),
+		pending: make([]*sessionPartition, 0, n)}
+	s.reader = &fetchWork{session: s, waiter: storage.NewWaiter()}
 	s.add(topics)
 	return s
 }
@@ -192,7 +245,8 @@ func (s *fetchSession) keyOf(topic string, id [16]byte, p int32) partitionKey {
 	return partitionKey{topic: topic, partition: p}
 }
 
-// add adds the partitions of topics, or updates those s has.
+// add adds the partitions of topics, or updates those s has; both are
+// pending.
 func (s *fetchSession) add(topics []kmsg.FetchRequestTopic) {
 	var fresh []sessionPartition // allocated together
 	for i := range topics {
@@ -200,17 +254,19 @@ func (s *fetchSession) add(topics []kmsg.FetchRequestTopic) {
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			k := s.keyOf(rt.Topic, rt.TopicID, rp.Partition)
-			if p := s.parts[k]; p != nil {
+			p := s.parts[k]
+			if p != nil {
 				p.pos = positionOf(rp)
-				continue
+			} else {
+				if len(fresh) == cap(fresh) {
+					fresh = make([]sessionPartition, 0, max(4, countPartitions(topics[i:])))
+				}
+				fresh = append(fresh, sessionPartition{key: k, pos: positionOf(rp), sent: unsent})
+				p = &fresh[len(fresh)-1]
+				s.parts[k] = p
+				s.putLast(p)
 			}
-			if len(fresh) == cap(fresh) {
-				fresh = make([]sessionPartition, 0, max(4, countPartitions(topics[i:])))
-			}
-			fresh = append(fresh, sessionPartition{key: k, pos: positionOf(rp), sent: unsent})
-			p := &fresh[len(fresh)-1]
-			s.parts[k] = p
-			s.order = append(s.order, p)
+			s.setPending(p)
 		}
 	}
 }
@@ -223,9 +279,44 @@ func countPartitions(topics []kmsg.FetchRequestTopic) int {
 	return n
 }
 
+// putLast puts p, in no order, at the end of the order.
+func (s *fetchSession) putLast(p *sessionPartition) {
+	p.prev, p.next = s.last, nil
+	if s.last != nil {
+		s.last.next = p
+	} else {
+		s.first = p
+	}
+	s.last = p
+	p.seq = s.nextSeq
+	s.nextSeq++
+}
+
+// unlink takes p out of the order.
+func (s *fetchSession) unlink(p *sessionPartition) {
+	if p.prev != nil {
+		p.prev.next = p.next
+	} else {
+		s.first = p.next
+	}
+	if p.next != nil {
+		p.next.prev = p.prev
+	} else {
+		s.last = p.prev
+	}
+	p.prev, p.next = nil, nil
+}
+
+// setPending makes the next fetch read p.
+func (s *fetchSession) setPending(p *sessionPartition) {
+	if !p.pending {
+		p.pending = true
+		s.pending = append(s.pending, p)
+	}
+}
+
 // forget removes the partitions of forgotten.
 func (s *fetchSession) forget(forgotten []kmsg.FetchRequestForgottenTopic) {
-	removed := false
 	for i := range forgotten {
 		ft := &forgotten[i]
 		for _, part := range ft.Partitions {
@@ -233,19 +324,10 @@ func (s *fetchSession) forget(forgotten []kmsg.FetchRequestForgottenTopic) {
 			if p := s.parts[k]; p != nil {
 				p.gone = true
 				delete(s.parts, k)
-				removed = true
+				s.unlink(p)
+				s.forgotten = append(s.forgotten, p)
 			}
 		}
-	}
-	if removed {
-		kept := s.order[:0]
-		for _, p := range s.order {
-			if !p.gone {
-				kept = append(kept, p)
-			}
-		}
-		clear(s.order[len(kept):])
-		s.order = kept
 	}
 }
 
@@ -273,85 +355,255 @@ func (s *fetchSession) next(epoch int32, byID bool, topics []kmsg.FetchRequestTo
 	return nil
 }
 
-// appendTargets appends to dst a target for each partition of the
-// session, in its order: what a fetch in the session reads.
-func (s *fetchSession) appendTargets(dst []fetchTarget) []fetchTarget {
+// targets sets w.targets to what a fetch at now, finding partitions in
+// img, reads first: with the session's reader, the partitions its waiter
+// names as changed and the pending ones, in the session's order, or every
+// partition when a rescan is due (or the fetch's isolation level is not
+// the last one's: caught up is not the same); without it, every
+// partition. It returns how many partitions the session has.
+func (s *fetchSession) targets(w *fetchWork, img *metadata.Image, committed bool, now time.Time) int {
+	own := w.session == s
+	if own {
+		w.fetches++
+		w.changed = w.waiter.Changed(w.changed[:0])
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, p := range s.order {
-		dst = append(dst, fetchTarget{key: p.key, pos: p.pos, entry: p, memo: p.memo})
+	dst := w.targets[:0]
+	rescan := !own || s.mustRescan || w.rescannedIn != img || now.Sub(w.rescannedAt) >= s.rescan || committed != w.committed
+	w.lastRescan = rescan
+	if rescan {
+		if own {
+			s.mustRescan, w.rescannedIn, w.rescannedAt, w.committed = false, img, now, committed
+			for _, p := range s.pending {
+				p.pending = false
+			}
+			clear(w.changed)
+			w.changed = w.changed[:0]
+		}
+		for p := s.first; p != nil; p = p.next {
+			dst = append(dst, fetchTarget{key: p.key, pos: p.pos, entry: p, seq: p.seq})
+			if own {
+				p.mark = w.fetches
+			}
+		}
+	} else {
+		s.pick(w, s.pending)
+		dst = appendPicked(dst, w)
 	}
+	if own {
+		clear(s.pending)
+		s.pending = s.pending[:0]
+	}
+	w.targets = dst
+	return len(s.parts)
+}
+
+// pick sets w.picked to the partitions that w.changed names and those of
+// more, but those gone or already targets of w's fetch, in the session's
+// order; it empties w.changed and clears the pending flags of more.
+// Called with mu held.
+func (s *fetchSession) pick(w *fetchWork, more []*sessionPartition) {
+	picked := w.picked[:0]
+	add := func(p *sessionPartition) {
+		if !p.gone && p.mark != w.fetches {
+			p.mark = w.fetches
+			picked = append(picked, p)
+		}
+	}
+	for _, tag := range w.changed {
+		add(tag.(*sessionPartition))
+	}
+	for _, p := range more {
+		p.pending = false
+		add(p)
+	}
+	clear(w.changed)
+	w.changed = w.changed[:0]
+	slices.SortFunc(picked, func(a, b *sessionPartition) int { return cmp.Compare(a.seq, b.seq) })
+	w.picked = picked
+}
+
+// appendPicked appends a target for each partition of w.picked, and
+// empties it. A target keeps its partition's memo, so that a partition
+// named again for a change already read is not read again. Called with
+// the session's mu held.
+func appendPicked(dst []fetchTarget, w *fetchWork) []fetchTarget {
+	for _, p := range w.picked {
+		dst = append(dst, fetchTarget{key: p.key, pos: p.pos, entry: p, memo: p.memo, seq: p.seq})
+	}
+	clear(w.picked)
+	w.picked = w.picked[:0]
 	return dst
 }
 
-// respond records what a fetch's response sends of each of the session's
-// targets, and sets their include: all of them for a full fetch, and for
-// an incremental one those sessionPartition.respond says. Partitions that
-// returned records move to the end of the order, in the order read.
-func (s *fetchSession) respond(targets []fetchTarget, full bool) {
+// addChanged appends to w.targets those partitions that w's waiter names
+// as changed and are not targets yet, in the long poll of a fetch with the
+// session's reader, keeping the targets in the session's order, and
+// returns them.
+func (s *fetchSession) addChanged(w *fetchWork) []fetchTarget {
+	n := len(w.targets)
+	w.changed = w.waiter.Changed(w.changed[:0])
+	s.mu.Lock()
+	s.pick(w, nil)
+	w.targets = appendPicked(w.targets, w)
+	s.mu.Unlock()
+	added := w.targets[n:]
+	if n > 0 && len(added) > 0 && w.targets[n-1].seq > added[0].seq {
+		// Rare: a long poll finds a partition ahead of those read.
+		slices.SortFunc(w.targets, func(a, b fetchTarget) int { return cmp.Compare(a.seq, b.seq) })
+		return w.targets
+	}
+	return added
+}
+
+// respond records what a fetch's response sends of each of its targets,
+// and sets their include: all of them for a full fetch, and for an
+// incremental one those sessionPartition.respond says. Partitions not
+// caught up are pending; those that returned records move to the end of
+// the order, in the order read. own: the fetch held the session's reader.
+func (s *fetchSession) respond(targets []fetchTarget, full, own bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	moved := 0
+	if !own {
+		s.mustRescan = true // what it read is not watched
+	}
 	for i := range targets {
 		t := &targets[i]
+		p := t.entry
 		records, failed, offs := t.outcome()
-		t.include = t.entry.respond(records, failed, offs) || full
-		t.entry.memo = t.memo
-		if t.entry.returned && !t.entry.gone {
-			moved++
+		t.include = p.respond(records, failed, offs) || full
+		p.memo = t.memo
+		if p.gone {
+			continue
+		}
+		if !t.memo.caughtUp {
+			s.setPending(p)
+		}
+		if records && p != s.last {
+			s.unlink(p)
+			s.putLast(p)
 		}
 	}
-	if moved == 0 {
-		return
-	}
-	// A stable partition, in place: the others keep their order, those
-	// that returned records follow them in the order the fetch read them.
-	kept := s.order[:0]
-	for _, p := range s.order {
-		if !p.returned {
-			kept = append(kept, p)
-		}
-	}
-	for i := range targets {
-		if p := targets[i].entry; p.returned && !p.gone {
-			p.returned = false
-			kept = append(kept, p)
-		}
-	}
-	s.order = kept
 }
 
 // fetchWork is what a fetch allocates in proportion to its partitions. A
-// session keeps one, to lend to its fetches one at a time.
+// session keeps one, its reader, lent to its fetches one at a time.
 type fetchWork struct {
 	targets []fetchTarget
-	// waiter watches the targets' logs during a long poll (fetch.go); made
-	// by the first, it watches nothing between them.
+	// waiter watches the targets' logs during a long poll (fetch.go). The
+	// reader's watches each partition of the session from its first read
+	// on; another's watches nothing between long polls.
 	waiter *storage.Waiter
+
+	// A session's reader's: the session, what its waiter named last, the
+	// fetches it served, and when, in which image and at which isolation
+	// level the last that read every partition began.
+	session     *fetchSession
+	changed     []any
+	picked      []*sessionPartition // what a fetch reads of what changed, sorted
+	fetches     uint64
+	rescannedAt time.Time
+	rescannedIn *metadata.Image
+	committed   bool
+	// What the last fetch read (for tests): how many targets, and
+	// whether those were every partition.
+	lastTargets int
+	lastRescan  bool
 }
 
-// lend returns the session's work buffers, or new ones while another fetch
-// holds them.
+// watch makes the reader's waiter watch the log each target was resolved
+// to, before the targets are read: a change from then on names the
+// partition. A target that failed is not watched: it stays pending.
+func (w *fetchWork) watch(targets []fetchTarget) {
+	for i := range targets {
+		ft := &targets[i]
+		p := ft.entry
+		var l *storage.Log
+		if ft.err == nil {
+			l = ft.part.log
+		}
+		if p.watched == l {
+			continue
+		}
+		w.unwatch(p)
+		if l != nil {
+			p.watch, p.watched = w.waiter.Watch(l, p), l
+		}
+	}
+}
+
+// unwatch ends the reader's watch of p, if it has one.
+func (w *fetchWork) unwatch(p *sessionPartition) {
+	if p.watch != nil {
+		w.waiter.Unwatch(p.watch)
+		p.watch, p.watched = nil, nil
+	}
+}
+
+// lend returns the session's reader, or other work buffers while another
+// fetch holds it or the session is closed.
 func (s *fetchSession) lend() *fetchWork {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	w := s.spare
-	s.spare = nil
+	w := s.reader
+	s.reader = nil
+	var gone []*sessionPartition
+	if w != nil {
+		gone, s.forgotten = s.forgotten, nil
+	}
+	s.mu.Unlock()
 	if w == nil {
-		w = &fetchWork{}
+		return &fetchWork{}
+	}
+	for _, p := range gone {
+		w.unwatch(p)
 	}
 	return w
 }
 
 // giveBack returns work buffers to the session, emptied so that they hold
-// on to no partition or segment.
+// on to no partition or segment; the reader ends the watches of the
+// partitions forgotten meanwhile first, and all its watches when the
+// session has closed.
 func (s *fetchSession) giveBack(w *fetchWork) {
-	clear(w.targets[:cap(w.targets)])
+	w.lastTargets = len(w.targets)
+	clear(w.targets)
 	w.targets = w.targets[:0]
+	if w.session != s {
+		return
+	}
+	for {
+		s.mu.Lock()
+		gone := s.forgotten
+		s.forgotten = nil
+		closed := s.closed
+		if !closed && len(gone) == 0 {
+			s.reader = w
+		}
+		s.mu.Unlock()
+		if closed {
+			w.waiter.UnwatchAll()
+			return
+		}
+		if len(gone) == 0 {
+			return
+		}
+		for _, p := range gone {
+			w.unwatch(p)
+		}
+	}
+}
+
+// close ends the session's watches: at once, or when the fetch holding its
+// reader gives it back. Called once the cache has dropped it.
+func (s *fetchSession) close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.spare == nil {
-		s.spare = w
+	s.closed = true
+	w := s.reader
+	s.reader = nil
+	s.mu.Unlock()
+	if w != nil {
+		w.waiter.UnwatchAll()
 	}
 }
 
@@ -365,12 +617,21 @@ type fetchSessionCache struct {
 	mu   sync.Mutex
 	byID map[int32]*fetchSession // guarded by mu
 	lru  list.List               // of *fetchSession, most recently used first; guarded by mu
+	// dropped are the sessions removed, to close once mu is released;
+	// guarded by mu.
+	dropped []*fetchSession
+
+	// rescan is the sessions' rescan period, sessionRescan; longer in
+	// tests that must see every change found without a rescan.
+	rescan atomic.Int64
 }
 
 // newFetchSessionCache returns a cache of up to slots sessions (none when
 // slots <= 0) whose ids newID draws.
 func newFetchSessionCache(slots int, idle time.Duration, newID func() int32) *fetchSessionCache {
-	return &fetchSessionCache{slots: max(slots, 0), idle: idle, newID: newID, byID: map[int32]*fetchSession{}}
+	c := &fetchSessionCache{slots: max(slots, 0), idle: idle, newID: newID, byID: map[int32]*fetchSession{}}
+	c.rescan.Store(int64(sessionRescan))
+	return c
 }
 
 // randomSessionID is a random session id: positive, as clients take 0 and
@@ -394,7 +655,7 @@ func (c *fetchSessionCache) begin(v int16, req *kmsg.FetchRequest, now time.Time
 		if req.SessionEpoch == sessionlessEpoch || c.slots == 0 {
 			return nil, false, nil
 		}
-		return newFetchSession(v >= 13, req.Topics), true, nil
+		return newFetchSession(v >= 13, req.Topics, time.Duration(c.rescan.Load())), true, nil
 	}
 	if s = c.get(req.SessionID, now); s == nil {
 		return nil, false, kerr.FetchSessionIDNotFound
@@ -409,7 +670,7 @@ func (c *fetchSessionCache) begin(v int16, req *kmsg.FetchRequest, now time.Time
 // none.
 func (c *fetchSessionCache) get(id int32, now time.Time) *fetchSession {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	c.dropIdleLocked(now)
 	s := c.byID[id]
 	if s != nil {
@@ -421,11 +682,12 @@ func (c *fetchSessionCache) get(id int32, now time.Time) *fetchSession {
 
 // add caches s under a new id, evicting the least recently used session
 // when the cache is full, and returns the id: 0 when the cache holds no
-// sessions.
+// sessions (s is then closed).
 func (c *fetchSessionCache) add(s *fetchSession, now time.Time) int32 {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if c.slots == 0 {
+		c.dropped = append(c.dropped, s)
 		return 0
 	}
 	c.dropIdleLocked(now)
@@ -445,9 +707,19 @@ func (c *fetchSessionCache) add(s *fetchSession, now time.Time) int32 {
 // remove closes the session of id, if there is one.
 func (c *fetchSessionCache) remove(id int32) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if s := c.byID[id]; s != nil {
 		c.removeLocked(s)
+	}
+}
+
+// unlock releases mu, then closes the sessions removed meanwhile.
+func (c *fetchSessionCache) unlock() {
+	dropped := c.dropped
+	c.dropped = nil
+	c.mu.Unlock()
+	for _, s := range dropped {
+		s.close()
 	}
 }
 
@@ -455,6 +727,7 @@ func (c *fetchSessionCache) removeLocked(s *fetchSession) {
 	c.lru.Remove(s.elem)
 	s.elem = nil
 	delete(c.byID, s.id)
+	c.dropped = append(c.dropped, s)
 }
 
 // dropIdleLocked drops the sessions unused since before now - c.idle.

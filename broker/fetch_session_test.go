@@ -60,7 +60,12 @@ func sessionOffsets(s *fetchSession) (map[string]map[int32]int64, []string) {
 	defer s.mu.Unlock()
 	out := map[string]map[int32]int64{}
 	var order []string
-	for _, p := range s.order {
+	var prev *sessionPartition
+	for p := s.first; p != nil; p = p.next {
+		if p.prev != prev || (prev != nil && prev.seq >= p.seq) {
+			panic(fmt.Sprintf("partition %v is linked wrong in the order", p.key))
+		}
+		prev = p
 		name := p.key.topic
 		if s.byID {
 			name = string(trimZeros(p.key.id[:15])) // testTopicID's
@@ -74,8 +79,8 @@ func sessionOffsets(s *fetchSession) (map[string]map[int32]int64, []string) {
 			panic(fmt.Sprintf("partition %v is in the order but not the index", p.key))
 		}
 	}
-	if len(s.parts) != len(s.order) {
-		panic(fmt.Sprintf("%d partitions indexed, %d in order", len(s.parts), len(s.order)))
+	if prev != s.last || len(s.parts) != len(order) {
+		panic(fmt.Sprintf("%d partitions indexed, %d in order", len(s.parts), len(order)))
 	}
 	return out, order
 }
@@ -304,13 +309,13 @@ func TestSessionPartitionRespond(t *testing.T) {
 // TestFetchSessionRespond checks a session's response over its targets:
 // a full fetch carries every partition, an incremental one the changed.
 func TestFetchSessionRespond(t *testing.T) {
-	s := newFetchSession(true, sessionReq(13, 0, 0, map[string]map[int32]int64{"a": {0: 0, 1: 0, 2: 0}}, nil).Topics)
+	s := newFetchSession(true, sessionReq(13, 0, 0, map[string]map[int32]int64{"a": {0: 0, 1: 0, 2: 0}}, nil).Topics, sessionRescan)
 	read := func(full bool, outcomes ...fetchRead) []bool {
-		targets := s.appendTargets(nil)
+		targets := allTargets(s)
 		for i := range targets {
 			targets[i].read = outcomes[i]
 		}
-		s.respond(targets, full)
+		s.respond(targets, full, true)
 		var inc []bool
 		for _, t := range targets {
 			inc = append(inc, t.include)
@@ -415,7 +420,7 @@ func TestFetchSessionMatchesModel(t *testing.T) {
 			}
 			// A fetch: each partition's high watermark moves or not; the
 			// response carries exactly those that moved or are new.
-			targets := s.appendTargets(nil)
+			targets := allTargets(s)
 			want := make([]bool, len(targets))
 			for i := range targets {
 				k := order[i]
@@ -428,7 +433,7 @@ func TestFetchSessionMatchesModel(t *testing.T) {
 				sent[k] = hw
 				targets[i].read = fetchRead{offsets: storage.Offsets{HighWatermark: hw}}
 			}
-			s.respond(targets, false)
+			s.respond(targets, false, true)
 			for i := range targets {
 				if targets[i].include != want[i] {
 					t.Fatalf("seed %d step %d: %s carried %v, want %v", seed, step, order[i], targets[i].include, want[i])
@@ -436,6 +441,21 @@ func TestFetchSessionMatchesModel(t *testing.T) {
 			}
 		}
 	}
+}
+
+// allTargets is what a fetch in s that reads every partition reads, with
+// the session's reader.
+func allTargets(s *fetchSession) []fetchTarget {
+	w := s.lend()
+	defer s.giveBack(w)
+	if w.session != s {
+		panic("the session's reader is lent")
+	}
+	s.mu.Lock()
+	s.mustRescan = true
+	s.mu.Unlock()
+	s.targets(w, nil, false, time.Now())
+	return slices.Clone(w.targets)
 }
 
 // sessionReqTopics is the partitions a request asks for, by topic name
