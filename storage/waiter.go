@@ -132,11 +132,15 @@ func (w *Waiter) UnwatchAll() {
 			if used[j].w != nil {
 				used[j].unlink()
 			}
-			used[j] = Watch{}
+			used[j].next = nil // of the free list
 		}
 	}
 	w.cur, w.at, w.free = 0, 0, nil
+	// No change reaches the watches now.
 	w.mu.Lock()
+	for _, wt := range w.queue {
+		wt.queued.Store(false)
+	}
 	clear(w.queue)
 	w.queue = w.queue[:0]
 	w.mu.Unlock()
