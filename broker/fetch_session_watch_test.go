@@ -430,3 +430,60 @@ func returnedRecords(resp *kmsg.FetchResponse) []int32 {
 	}
 	return out
 }
+
+// TestFetchSessionReadCommittedSeesTheStableOffsetMove keeps a read
+// committed session caught up at a partition's last stable offset, below
+// its high watermark, and then moves the stable offset without appending:
+// the session's long poll must return the records now stable, with no
+// rescan to find them.
+func TestFetchSessionReadCommittedSeesTheStableOffsetMove(t *testing.T) {
+	const partitions = 50
+	b := startHotpathBroker(t)
+	neverRescan(b)
+	createHotpathTopic(t, b, dialHotpath(t, b), "stable", partitions)
+	logs := topicLogs(t, b, "stable", partitions)
+	if _, err := logs[7].Append(hotpathBatch(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	logs[7].SetFirstUnstable(0) // as an open transaction would
+	c := dialHotpath(t, b)
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(17)
+	req.ReplicaID = -1
+	req.IsolationLevel = 1
+	req.MaxBytes, req.MinBytes, req.MaxWaitMillis = 1<<20, 1, 0
+	req.SessionEpoch = 0
+	rt := kmsg.NewFetchRequestTopic()
+	rt.TopicID = b.meta.Image().Topics["stable"].ID
+	for p := range int32(partitions) {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes = p, 1<<20
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp := c.call(req).(*kmsg.FetchResponse)
+	if resp.ErrorCode != 0 || resp.SessionID <= 0 || len(returnedRecords(resp)) != 0 {
+		t.Fatalf("the full fetch: error %d, session %d, records of %v", resp.ErrorCode, resp.SessionID, returnedRecords(resp))
+	}
+	req.SessionID, req.SessionEpoch, req.Topics = resp.SessionID, 1, nil
+	if got := returnedRecords(c.call(nextEpoch(req)).(*kmsg.FetchResponse)); len(got) != 0 {
+		t.Fatalf("records of %v above the last stable offset", got)
+	}
+	// Caught up, partition 7 too: only a change of its log has it read.
+	if n, all := lastRead(t, sessionOf(t, b, req.SessionID)); n != 0 || all {
+		t.Fatalf("an incremental fetch with nothing new read %d partitions (all: %v)", n, all)
+	}
+	req.MaxWaitMillis = 20000
+	if _, err := c.nc.Write(hotpathFrame(req)); err != nil {
+		t.Fatal(err)
+	}
+	logs[7].SetFirstUnstable(-1) // the transaction ends
+	c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	body, err := c.readResponse()
+	if err != nil {
+		t.Fatalf("the stable offset moved, but the long poll did not answer: %v", err)
+	}
+	if got := returnedRecords(decodeHotpathResponse(t, req, body).(*kmsg.FetchResponse)); len(got) != 1 || got[0] != 7 {
+		t.Fatalf("after the stable offset moved, records of %v", got)
+	}
+}
