@@ -74,7 +74,7 @@ type Watch struct {
 	log *Log
 	tag any
 	// queued is set by the change that puts the watch in w.queue, and
-	// cleared by Changed after it took the queue.
+	// cleared by the Changed that takes it from there, or UnwatchAll.
 	queued     atomic.Bool
 	prev, next *Watch // in log.watches; guarded by log.watchMu; next links w.free too
 }
