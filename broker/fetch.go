@@ -39,8 +39,9 @@ package broker
 // moved and those not caught up, and its long poll only those that change
 // while it waits: the session's waiter watches all its partitions between
 // fetches and names those that changed (pollSession;
-// fetch_session.go says which partitions a fetch reads, and why that
-// misses nothing). Its cost grows with what changed, not with the session.
+// fetch_session_reader.go says which partitions a fetch reads, and why
+// that misses nothing). Its cost grows with what changed, not with the
+// session.
 //
 // Versions: v4 added the last stable offset and aborted transactions; v5
 // the log start offset; v7 fetch sessions (KIP-227); v9 current leader epoch
@@ -118,7 +119,7 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 	img := b.meta.Image()
 	var work *fetchWork // a fetch without a session allocates one only to wait (longPoll)
 	var targets []fetchTarget
-	own := false // the fetch holds its session's reader (fetch_session.go)
+	own := false // the fetch holds its session's reader (fetch_session_reader.go)
 	parts := 0   // the partitions it answers for
 	if session != nil {
 		work = session.lend()
@@ -206,7 +207,7 @@ type fetchReader struct {
 // not moved: appends, truncation, transaction markers and closing the log
 // move it. Only the log start offset moves without it (retention,
 // DeleteRecords): a session reads every partition afresh, without memos,
-// every sessionRescan (fetch_session.go).
+// every sessionRescan (fetch_session_reader.go).
 type readMemo struct {
 	changes   uint64       // the log's change count, noted before the read
 	log       *storage.Log // the partition's; nil: no read to remember
