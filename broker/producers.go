@@ -58,34 +58,46 @@ type producerTable struct {
 	// by mu.
 	state   *producers.State
 	loadErr error
-	// snapBase is the segment base offset at the last snapshot; guarded by
-	// mu.
+	// snapBase is the segment base offset at the last snapshot, or
+	// adoptBase; guarded by mu.
 	snapBase int64
 }
+
+// adoptBase is a snapBase that the first append replaces with its segment's
+// base without a snapshot: the state was loaded with nothing to scan (an
+// empty log, or a snapshot at the log end), so a later recovery reads no
+// more than the active segment until the next roll, which snapshots. A
+// new topic's ten thousand partitions then write no snapshot each on their
+// first append.
+const adoptBase = -2
 
 // openProducerTable loads a partition's producer state (see the file
 // comment). A failure is logged and kept: batches with a producer id then
 // get KAFKA_STORAGE_ERROR.
 func openProducerTable(l *storage.Log, logger *slog.Logger) *producerTable {
 	pt := &producerTable{log: l, logger: logger, snapBase: -1}
-	st, err := loadProducerState(l, logger)
+	st, scanned, err := loadProducerState(l, logger)
 	if err != nil {
 		logger.Error("loading producer state", "dir", l.Dir(), "err", err)
 		pt.loadErr = err
 		return pt
 	}
 	pt.state = st
+	if !scanned {
+		pt.snapBase = adoptBase
+	}
 	pt.syncStableLocked()
 	l.SetTxnDiscard(pt.aborted)
 	return pt
 }
 
-// loadProducerState reads the newest usable snapshot and the log after it.
-func loadProducerState(l *storage.Log, logger *slog.Logger) (*producers.State, error) {
+// loadProducerState reads the newest usable snapshot and the log after it;
+// scanned reports whether there was any log after it to read.
+func loadProducerState(l *storage.Log, logger *slog.Logger) (_ *producers.State, scanned bool, _ error) {
 	offs := l.Offsets()
 	snaps, err := l.Snapshots()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var st *producers.State
 	from := offs.LogStart
@@ -94,7 +106,7 @@ func loadProducerState(l *storage.Log, logger *slog.Logger) (*producers.State, e
 		if off > offs.LogEnd || off < offs.LogStart {
 			// Past the recovered log, or describing removed data.
 			if err := l.RemoveSnapshot(off); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			continue
 		}
@@ -119,10 +131,10 @@ func loadProducerState(l *storage.Log, logger *slog.Logger) (*producers.State, e
 		st = producers.New(producers.DefaultExpiration)
 	}
 	if err := scanProducerBatches(l, st, from, offs.LogEnd, time.Now().UnixMilli()); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	st.ForgetAbortedBefore(offs.LogStart)
-	return st, nil
+	return st, from < offs.LogEnd, nil
 }
 
 // scanProducerBatches observes every batch of l in [from, end).
@@ -172,6 +184,9 @@ func (pt *producerTable) ready() (*producers.State, error) {
 func (pt *producerTable) appendedLocked(res storage.AppendResult) {
 	pt.state.MaybeExpire(time.Now().UnixMilli())
 	pt.state.ForgetAbortedBefore(res.LogStart) // retention or DeleteRecords passed them
+	if pt.snapBase == adoptBase {
+		pt.snapBase = res.SegmentBase
+	}
 	if res.SegmentBase == pt.snapBase {
 		return
 	}

@@ -526,3 +526,47 @@ func TestReadCommittedFetchStopsAtTheLSO(t *testing.T) {
 		t.Fatalf("read_committed after the commit read up to %d, want 10", end)
 	}
 }
+
+// A producer-state snapshot is written when the log rolls, and on the first
+// append after opening only when the opening read log data after the newest
+// snapshot: a new log, or one reopened with a snapshot at its end, writes
+// none until it rolls.
+func TestFirstAppendSnapshotsOnlyAfterAScan(t *testing.T) {
+	e := newTxnEnv(t, storage.DefaultConfig())
+	snapshots := func() []int64 {
+		t.Helper()
+		snaps, err := e.part.log.Snapshots()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snaps
+	}
+	e.mustProduce(batchOpts{pid: 7, seq: 0, n: 3})
+	if s := snapshots(); len(s) != 0 {
+		t.Fatalf("a new log's first append wrote snapshots %v", s)
+	}
+	e.restart() // a snapshot at the log end
+	end := e.part.log.Offsets().LogEnd
+	e.mustProduce(batchOpts{pid: 7, seq: 3, n: 1})
+	if s := snapshots(); !slices.Equal(s, []int64{end}) {
+		t.Fatalf("snapshots %v after reopening at a snapshot and appending, want only the shutdown's %d", s, end)
+	}
+	// After a crash the state is rebuilt from the snapshot and the batch
+	// after it; the next append snapshots, and so does the first after a
+	// roll.
+	newest := func(what string) {
+		t.Helper()
+		s := snapshots()
+		if end := e.part.log.Offsets().LogEnd; len(s) == 0 || s[len(s)-1] != end {
+			t.Fatalf("snapshots %v %s, want one at the log end %d", s, what, end)
+		}
+	}
+	e.crash()
+	e.mustProduce(batchOpts{pid: 7, seq: 4, n: 1})
+	newest("after a crash that left a batch to scan")
+	if err := e.part.log.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	e.mustProduce(batchOpts{pid: 7, seq: 5, n: 1})
+	newest("after a roll")
+}
