@@ -30,11 +30,7 @@ func TestFetchLongPollMissesNoWakeUp(t *testing.T) {
 	neverRescan(b)
 	createHotpathTopic(t, b, dialHotpath(t, b), "race", partitions)
 	id := b.meta.Image().Topics["race"].ID
-	logs := make([]*storage.Log, partitions)
-	for p := range logs {
-		part, _ := b.parts.get("race", int32(p))
-		logs[p] = part.log
-	}
+	logs := topicLogs(t, b, "race", partitions)
 	batch := hotpathBatch(t, 1)
 	for _, session := range []bool{true, false} {
 		t.Run(fmt.Sprintf("session=%v", session), func(t *testing.T) {

@@ -7,10 +7,8 @@ package broker
 // topics they belong to.
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -287,23 +285,7 @@ func TestFetchSessionWatchesEnd(t *testing.T) {
 // startOneSessionBroker is startHotpathBroker with room for one session.
 func startOneSessionBroker(tb testing.TB) *Broker {
 	tb.Helper()
-	cfg := DefaultConfig()
-	cfg.DataDir = tb.TempDir()
-	cfg.KafkaAddr = "127.0.0.1:0"
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	cfg.FetchSessionCacheSlots = 1
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := Start(ctx, cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		b.Close(ctx)
-	})
-	return b
+	return startBroker(tb, func(c *Config) { c.FetchSessionCacheSlots = 1 })
 }
 
 // TestFetchSessionFollowsTopicsDeletedAndCreatedAgain deletes a topic that

@@ -17,7 +17,7 @@ import (
 
 // startBroker starts a broker in this package's tests (samsatest imports
 // this package, so they cannot use it).
-func startBroker(t *testing.T, mod func(*Config)) *Broker {
+func startBroker(t testing.TB, mod func(*Config)) *Broker {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()

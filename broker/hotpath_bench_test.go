@@ -12,11 +12,9 @@ package broker
 // request allocates does not grow with the records it carries.
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"runtime"
 	"testing"
@@ -36,22 +34,7 @@ const hotpathRecordBytes = 100
 // cannot import).
 func startHotpathBroker(tb testing.TB) *Broker {
 	tb.Helper()
-	cfg := DefaultConfig()
-	cfg.DataDir = tb.TempDir()
-	cfg.KafkaAddr = "127.0.0.1:0"
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := Start(ctx, cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		b.Close(ctx)
-	})
-	return b
+	return startBroker(tb, nil)
 }
 
 // hotpathClient is a bare connection that sends encoded frames and reads

@@ -21,8 +21,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/samsa-io/samsa/storage"
 )
 
 const (
@@ -34,11 +32,7 @@ func BenchmarkFetchLongPollWake(b *testing.B) {
 	br := startHotpathBroker(b)
 	createHotpathTopic(b, br, dialHotpath(b, br), "idle", longPollPartitions)
 	id := br.meta.Image().Topics["idle"].ID
-	logs := make([]*storage.Log, longPollPartitions)
-	for p := range logs {
-		part, _ := br.parts.get("idle", int32(p))
-		logs[p] = part.log
-	}
+	logs := topicLogs(b, br, "idle", longPollPartitions)
 	batch := hotpathBatch(b, 1)
 	for _, mode := range []string{"session", "sessionless", "none"} {
 		b.Run(fmt.Sprintf("partitions=%d/fetch=%s", longPollPartitions, mode), func(b *testing.B) {
