@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -158,6 +159,47 @@ func TestE2ECountsAndJSON(t *testing.T) {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, text.String())
 		}
+	}
+}
+
+// E2e records and their values are reused once acknowledged: a value
+// reused while still in flight would show as a stamp carried twice, or as a
+// stamp that is not its record's timestamp.
+func TestE2ERecordsKeepTheirOwnStamps(t *testing.T) {
+	b := samsatest.Start(t)
+	cfg := testConfig(b, ModeE2E, "bench-stamps")
+	cfg.Count = 20000
+	cfg.Rate = 200000 // the k-th intended time is start+k/rate: all distinct
+	cfg.Linger = 0
+	cfg.Acks = "all"
+	res := runOK(t, cfg)
+	if res.Produced != cfg.Count || res.Consumed != cfg.Count {
+		t.Fatalf("produced %d, consumed %d; want %d each", res.Produced, res.Consumed, cfg.Count)
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumeTopics(cfg.Topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	seen := make(map[uint64]bool, cfg.Count)
+	for int64(len(seen)) < cfg.Count && ctx.Err() == nil {
+		fetches := cl.PollFetches(ctx)
+		fetches.EachRecord(func(r *kgo.Record) {
+			stamp := binary.BigEndian.Uint64(r.Value)
+			if seen[stamp] {
+				t.Fatalf("offset %d: stamp %d carried twice", r.Offset, stamp)
+			}
+			seen[stamp] = true
+			if got, want := time.Unix(0, int64(stamp)).UnixMilli(), r.Timestamp.UnixMilli(); got != want {
+				t.Fatalf("offset %d: value stamped %d ms, record timestamp %d ms", r.Offset, got, want)
+			}
+		})
+	}
+	if int64(len(seen)) != cfg.Count {
+		t.Fatalf("read %d distinct stamps, want %d", len(seen), cfg.Count)
 	}
 }
 
