@@ -20,10 +20,15 @@ import (
 //     retention period after their commit; a classic group that is not
 //     Empty keeps them, unless it is a Stable consumer-protocol group
 //     whose subscriptions are known, which loses the offsets of topics it
-//     no longer uses a retention period after their commit.
+//     no longer uses a retention period after their commit;
+//   - never an offset that an open transaction has a commit of pending
+//     (TxnOffsetCommit): the transaction's commit marker would make it the
+//     group's offset again, and a replay of the log, where the tombstone
+//     drops the pending commit, would not.
 //
-// A group left with no offsets and no members is deleted (a tombstone for
-// its records), as Kafka's cleanup does.
+// A group left with no offsets, no members and no pending transactional
+// offsets is deleted (a tombstone for its records), as Kafka's cleanup
+// does.
 
 // expire writes tombstones for expired offsets and empty groups.
 func (c *Coordinator) expire(now time.Time, out *Output) {
@@ -42,7 +47,7 @@ func (c *Coordinator) expire(now time.Time, out *Output) {
 				}
 				parts := g.offsets[topic]
 				for _, p := range slices.Sorted(maps.Keys(parts)) {
-					if expired(parts[p], base, nowMs, retention) {
+					if expired(parts[p], base, nowMs, retention) && !c.pendingOffset(id, topic, p) {
 						g.deleteOffset(topic, p)
 						out.Records = append(out.Records, c.offsetTombstone(id, topic, p))
 					} else {
@@ -51,7 +56,7 @@ func (c *Coordinator) expire(now time.Time, out *Output) {
 				}
 			}
 		}
-		if (allExpired || len(g.offsets) == 0) && g.empty() {
+		if (allExpired || len(g.offsets) == 0) && g.empty() && !c.PendingTxnOffsets(id) {
 			out.Records = c.deleteGroup(g, out.Records)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -248,6 +249,63 @@ func TestOffsetDeleteDropsPendingTxnOffsets(t *testing.T) {
 	h.marker("g", 7, true)
 	if got := fetched(h.fetch("g", map[string][]int32{"orders": {0}})); got["orders/0"] != -1 {
 		t.Fatalf("deleted pending offset committed: %v", got)
+	}
+	h.checkReplay()
+}
+
+// until ticks at each deadline up to (and then at) limit, keeping what
+// the ticks write in the log.
+func (h *txnHarness) until(limit time.Time) {
+	h.t.Helper()
+	for {
+		d, ok := h.c.Deadline()
+		if !ok || d.After(limit) {
+			break
+		}
+		h.now = d
+		h.plain(h.c.Tick(h.now))
+	}
+	h.now = limit
+	h.plain(h.c.Tick(h.now))
+}
+
+// An offset with a transactional commit pending does not expire, and a
+// group with one is not deleted, as in Kafka: the commit marker then makes
+// the transaction's offsets the group's, and a replay agrees.
+func TestPendingTxnOffsetsOutliveExpiry(t *testing.T) {
+	h := newTxnHarness(t)
+	h.plain(h.c.OffsetCommit(h.call(8), commitReq("g", "orders", 0, 5)))
+	h.plain(h.c.OffsetCommit(h.call(8), commitReq("g", "orders", 1, 6)))
+	h.txnCommit(3, 7, "g", "", -1, map[string]map[int32]int64{"orders": {0: 10}, "payments": {0: 3}})
+	h.txnCommit(3, 8, "only-pending", "", -1, map[string]map[int32]int64{"orders": {2: 4}})
+
+	h.until(t0.Add(8 * day))
+	if got := fetched(h.fetch("g", map[string][]int32{"orders": {0, 1}})); !maps.Equal(got, map[string]int64{"orders/0": 5, "orders/1": -1}) {
+		t.Fatalf("offsets after retention: %v, want orders/0 kept (pending) and orders/1 expired", got)
+	}
+	for _, id := range []string{"g", "only-pending"} {
+		if _, ok := h.c.groups[id]; !ok {
+			t.Fatalf("group %q deleted with transactional offsets pending", id)
+		}
+	}
+	h.checkReplay()
+
+	h.marker("g", 7, true)
+	h.marker("only-pending", 8, true)
+	if got := fetched(h.fetch("g", map[string][]int32{"orders": {0}, "payments": {0}})); !maps.Equal(got, map[string]int64{"orders/0": 10, "payments/0": 3}) {
+		t.Fatalf("offsets after the commit marker: %v", got)
+	}
+	if got := fetched(h.fetch("only-pending", map[string][]int32{"orders": {2}})); got["orders/2"] != 4 {
+		t.Fatalf("offsets of only-pending after the commit marker: %v", got)
+	}
+	h.checkReplay()
+
+	// Once committed they expire like any other, and the groups go.
+	h.until(h.now.Add(8 * day))
+	for _, id := range []string{"g", "only-pending"} {
+		if _, ok := h.c.groups[id]; ok {
+			t.Fatalf("group %q outlived its offsets", id)
+		}
 	}
 	h.checkReplay()
 }
