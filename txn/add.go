@@ -14,7 +14,9 @@ package txn
 // Errors, per transaction: INVALID_PRODUCER_ID_MAPPING for an unknown
 // transactional id or another producer id, PRODUCER_FENCED for another
 // epoch (INVALID_PRODUCER_EPOCH before v2), CONCURRENT_TRANSACTIONS while
-// the previous transaction's markers are being written. With SetTopics,
+// the previous transaction's markers are being written (for the
+// transaction's own producer only after holding the add for a while:
+// hold.go). With SetTopics,
 // a partition that does not exist gets UNKNOWN_TOPIC_OR_PARTITION and the
 // others of its transaction OPERATION_NOT_ATTEMPTED.
 
@@ -30,11 +32,21 @@ const offsetsTopic = "__consumer_offsets"
 // transactions, and the verify-only form that brokers use, KIP-890).
 func (c *Coordinator) AddPartitionsToTxn(call Call, req *kmsg.AddPartitionsToTxnRequest) Output {
 	var out Output
+	if call.Version < 4 && c.hold(call, req.TransactionalID, req.ProducerID, req.ProducerEpoch,
+		func(call Call, out *Output) { c.addPartitions(call, req, out) }) {
+		return out
+	}
+	c.addPartitions(call, req, &out)
+	return out
+}
+
+// addPartitions handles an AddPartitionsToTxn that is not held, into out.
+func (c *Coordinator) addPartitions(call Call, req *kmsg.AddPartitionsToTxnRequest, out *Output) {
 	resp := kmsg.NewPtrAddPartitionsToTxnResponse()
 	resp.Version = call.Version
 	if call.Version < 4 {
 		codes := c.addTransaction(call, req.TransactionalID, req.ProducerID, req.ProducerEpoch,
-			partitionsOf(req.Topics), false, &out)
+			partitionsOf(req.Topics), false, out)
 		for _, rt := range req.Topics {
 			t := kmsg.NewAddPartitionsToTxnResponseTopic()
 			t.Topic = rt.Topic
@@ -55,7 +67,7 @@ func (c *Coordinator) AddPartitionsToTxn(call Call, req *kmsg.AddPartitionsToTxn
 				}
 			}
 			codes := c.addTransaction(call, rtx.TransactionalID, rtx.ProducerID, rtx.ProducerEpoch,
-				tps, rtx.VerifyOnly, &out)
+				tps, rtx.VerifyOnly, out)
 			tx := kmsg.NewAddPartitionsToTxnResponseTransaction()
 			tx.TransactionalID = rtx.TransactionalID
 			for _, rt := range rtx.Topics {
@@ -73,7 +85,6 @@ func (c *Coordinator) AddPartitionsToTxn(call Call, req *kmsg.AddPartitionsToTxn
 		}
 	}
 	out.Replies = append(out.Replies, Reply{Token: call.Token, Response: resp})
-	return out
 }
 
 func partitionsOf(topics []kmsg.AddPartitionsToTxnRequestTopic) []TopicPartition {
@@ -90,13 +101,18 @@ func partitionsOf(topics []kmsg.AddPartitionsToTxnRequestTopic) []TopicPartition
 // partition joins the transaction; groupPartition is that partition.
 func (c *Coordinator) AddOffsetsToTxn(call Call, req *kmsg.AddOffsetsToTxnRequest, groupPartition int32) Output {
 	var out Output
-	tp := TopicPartition{offsetsTopic, groupPartition}
-	codes := c.addTransaction(call, req.TransactionalID, req.ProducerID, req.ProducerEpoch,
-		[]TopicPartition{tp}, false, &out)
-	resp := kmsg.NewPtrAddOffsetsToTxnResponse()
-	resp.Version = call.Version
-	resp.ErrorCode = codes[tp]
-	out.Replies = append(out.Replies, Reply{Token: call.Token, Response: resp})
+	add := func(call Call, out *Output) {
+		tp := TopicPartition{offsetsTopic, groupPartition}
+		codes := c.addTransaction(call, req.TransactionalID, req.ProducerID, req.ProducerEpoch,
+			[]TopicPartition{tp}, false, out)
+		resp := kmsg.NewPtrAddOffsetsToTxnResponse()
+		resp.Version = call.Version
+		resp.ErrorCode = codes[tp]
+		out.Replies = append(out.Replies, Reply{Token: call.Token, Response: resp})
+	}
+	if !c.hold(call, req.TransactionalID, req.ProducerID, req.ProducerEpoch, add) {
+		add(call, &out)
+	}
 	return out
 }
 

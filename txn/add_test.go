@@ -63,11 +63,12 @@ func TestAddPartitionsErrors(t *testing.T) {
 			t.Errorf("%s: code %d (records %d), want %d", tc.name, got, len(out.Records), tc.want)
 		}
 	}
-	// While the previous transaction's markers are being written.
+	// While the previous transaction's markers are being written, a
+	// broker's batched add is not held (hold_test.go has the client's).
 	h.mustAdd("tx", pid, epoch+1, tp("a", 0))
 	h.end(3, "tx", pid, epoch+1, false)
-	if _, codes := h.add(3, "tx", pid, epoch+1, tp("a", 0)); oneCode(t, codes) != kerr.ConcurrentTransactions.Code {
-		t.Fatalf("add during PrepareAbort: %v", codes)
+	if _, resp := h.addBatch(4, batchTxn("tx", pid, epoch+1, false, "a", 0)); resp.Transactions[0].Topics[0].Partitions[0].ErrorCode != kerr.ConcurrentTransactions.Code {
+		t.Fatalf("batched add during PrepareAbort: %+v", resp.Transactions)
 	}
 	h.writeAll()
 	// After the abort a new transaction starts.

@@ -21,7 +21,8 @@
 //
 // Files: coordinator.go (types, New, Partition), state.go (states, one
 // id's metadata, deadlines), init.go (InitProducerId), add.go
-// (AddPartitionsToTxn, AddOffsetsToTxn, InTransaction), end.go (EndTxn and
+// (AddPartitionsToTxn, AddOffsetsToTxn, InTransaction), hold.go (adds
+// waiting for the previous transaction's markers), end.go (EndTxn and
 // the coordinator's own aborts), markers.go (markers and completion),
 // timeout.go (Tick, Deadline), records.go (the record schema), replay.go
 // (start-up), describe.go (DescribeTransactions, ListTransactions).
@@ -30,6 +31,10 @@
 //   - A fencing InitProducerId waits for the abort's markers and is then
 //     answered with the new epoch; Kafka answers CONCURRENT_TRANSACTIONS
 //     and the client retries to the same result.
+//   - The first add of a producer's next transaction, while the markers of
+//     the one it ended are being written, waits for them (up to a second)
+//     and is then handled; Kafka answers CONCURRENT_TRANSACTIONS and the
+//     client retries after a backoff (hold.go).
 //   - A transaction version 2 EndTxn (v5) at the current epoch after a
 //     completed transaction gets INVALID_TXN_STATE (nothing to end);
 //     Kafka 4.0 answers PRODUCER_FENCED.

@@ -132,7 +132,8 @@ func (h *harness) mustInit(id string) (int64, int16) {
 
 func tp(topic string, p int32) TopicPartition { return TopicPartition{topic, p} }
 
-// add sends AddPartitionsToTxn v3 and returns each partition's code.
+// add sends AddPartitionsToTxn and returns each partition's code; nil
+// codes when the add is held (hold.go).
 func (h *harness) add(v int16, id string, pid int64, epoch int16, tps ...TopicPartition) (Output, map[TopicPartition]int16) {
 	h.t.Helper()
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
@@ -149,7 +150,11 @@ func (h *harness) add(v int16, id string, pid int64, epoch int16, tps ...TopicPa
 	}
 	call := h.call(v)
 	out := h.take(h.c.AddPartitionsToTxn(call, req))
-	resp := h.replies[call.Token].(*kmsg.AddPartitionsToTxnResponse)
+	r, ok := h.replies[call.Token]
+	if !ok {
+		return out, nil // held for the markers of the transaction before
+	}
+	resp := r.(*kmsg.AddPartitionsToTxnResponse)
 	codes := map[TopicPartition]int16{}
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {

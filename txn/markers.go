@@ -55,7 +55,8 @@ func (c *Coordinator) MarkersWritten(now time.Time, id uint64, failed []TopicPar
 // complete moves t from PrepareCommit/PrepareAbort to
 // CompleteCommit/CompleteAbort and persists it; after an EndTxn v5 that
 // exhausted the epoch the next producer id takes over, at epoch 0. The
-// InitProducerId that fenced t, if any, is run again now.
+// InitProducerId that fenced t, if any, is run again now, and then the adds
+// held for t's markers (hold.go).
 func (c *Coordinator) complete(t *transaction, now time.Time, out *Output) {
 	if t.markers != 0 {
 		delete(c.inflight, t.markers)
@@ -83,4 +84,5 @@ func (c *Coordinator) complete(t *transaction, now time.Time, out *Output) {
 		f.call.Now = now
 		c.initProducerID(*f, out)
 	}
+	c.releaseHeld(t, now, out)
 }

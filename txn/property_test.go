@@ -20,7 +20,8 @@ import (
 //   - a producer id's epoch never goes down (records, markers, replies);
 //   - markers are asked for only after the transaction's Prepare* record,
 //     matching it, and once per Prepare* record;
-//   - no token is answered twice, and at the end every token is answered;
+//   - no token is answered twice, and at the end every token is answered
+//     (adds held for markers included);
 //   - the log, replayed, gives the live state, and Loaded asks for the
 //     markers of exactly the transactions being completed.
 func TestPropertyRandomProducers(t *testing.T) {
@@ -302,6 +303,9 @@ func (r *propRun) observe(out Output) {
 		}
 		if (t.markers != 0) != t.state.preparing() {
 			h.t.Fatalf("%q in %s with markers %d", id, t.state, t.markers)
+		}
+		if len(t.held) > 0 && !t.state.preparing() {
+			h.t.Fatalf("%q holds %d adds in %s", id, len(t.held), t.state)
 		}
 		if t.fencer != nil && t.state != statePrepareAbort {
 			h.t.Fatalf("%q has a waiting InitProducerId in %s", id, t.state)

@@ -112,6 +112,9 @@ type transaction struct {
 	// fencer is the InitProducerId that fenced this transaction, answered
 	// once the abort completes.
 	fencer *pendingInit
+	// held are the adds of the producer's next transaction waiting for
+	// this one's markers (hold.go), in the order they came.
+	held []heldAdd
 }
 
 // pendingInit is an InitProducerId waiting for a fenced transaction's abort
@@ -147,11 +150,13 @@ func (t *transaction) sortedPartitions() []TopicPartition {
 }
 
 // deadline is when t next needs the coordinator without any input: an
-// ongoing transaction times out after its timeout (Kafka aborts it once
+// add held for its markers gives up after holdLimit, an ongoing transaction times out after its timeout (Kafka aborts it once
 // start+timeout < now), an idle id expires IDExpiration after its last
 // change (Kafka: last update <= now - expiration).
 func (c *Coordinator) deadline(t *transaction) (time.Time, bool) {
 	switch {
+	case len(t.held) > 0:
+		return t.held[0].until, true // held in arrival order
 	case t.state == stateOngoing && t.markers == 0:
 		return time.UnixMilli(t.startMillis + int64(t.timeoutMillis) + 1), true
 	case t.state.idle():

@@ -15,7 +15,7 @@ import (
 
 // Tick advances time: transactions past their timeout are aborted (their
 // producer epoch bumped, as Kafka does), ids unused for IDExpiration are
-// forgotten.
+// forgotten, adds held longer than holdLimit are answered.
 func (c *Coordinator) Tick(now time.Time) Output {
 	var out Output
 	nowMillis := now.UnixMilli()
@@ -29,6 +29,9 @@ func (c *Coordinator) Tick(now time.Time) Output {
 	c.wake = time.Time{}
 	for _, id := range ids {
 		t := c.txns[id]
+		if t != nil && len(t.held) > 0 {
+			c.expireHeld(t, now, &out)
+		}
 		switch {
 		case t == nil:
 		case t.state == stateOngoing && t.markers == 0 && t.startMillis+int64(t.timeoutMillis) < nowMillis:
