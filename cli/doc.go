@@ -28,8 +28,8 @@
 // used by `group seek`. progress.go knows when `consume --exit-at-end` is
 // done and draws progress on a terminal.
 //
-// The command families live one per file: topic.go, produce.go, consume.go,
-// cluster.go, group*.go. Functions take a context, a [Conn] and an options
+// The command families live one per file: topic.go (delete-records in
+// delete_records.go), produce.go, consume.go, cluster.go, group*.go. Functions take a context, a [Conn] and an options
 // struct, and write to the writers they are given: no package state, no
 // os.Stdout.
 package cli

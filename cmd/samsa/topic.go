@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -70,7 +71,7 @@ func newTopicCommand(stdout io.Writer) *cobra.Command {
 		Short: "Create, list, describe, alter and delete topics",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return cli.Usagef("missing subcommand: one of create, list, describe, delete, alter-config, add-partitions")
+			return cli.Usagef("missing subcommand: one of create, list, describe, delete, alter-config, add-partitions, delete-records")
 		},
 	}
 	var conn cli.Conn
@@ -82,6 +83,7 @@ func newTopicCommand(stdout io.Writer) *cobra.Command {
 		newTopicDeleteCommand(stdout, &conn),
 		newTopicAlterConfigCommand(stdout, &conn),
 		newTopicAddPartitionsCommand(stdout, &conn),
+		newTopicDeleteRecordsCommand(stdout, &conn),
 	)
 	return cmd
 }
@@ -242,6 +244,72 @@ to another one afterwards.`,
 	f.IntVarP(&o.Add, "num", "n", 0, "partitions to add")
 	f.IntVar(&o.Total, "total", 0, "partitions the topic should have in all")
 	f.BoolVar(&o.DryRun, "dry-run", false, "only check that the partitions could be added")
+	cli.AddFormatFlag(f, &format)
+	return cmd
+}
+
+func newTopicDeleteRecordsCommand(stdout io.Writer, conn *cli.Conn) *cobra.Command {
+	var (
+		o      cli.TopicDeleteRecordsOptions
+		file   string
+		format cli.Format
+	)
+	cmd := &cobra.Command{
+		Use:   "delete-records (TOPIC... --before WHERE | --offset-json-file FILE)",
+		Short: "Delete the records of partitions below an offset (Kafka's DeleteRecords)",
+		Long: `Delete the records of partitions below an offset, as kafka-delete-records.sh
+does: each partition's log start offset moves up to the offset, records below
+it can no longer be read, and segments wholly below it are removed. Consumers
+and groups positioned below the new start reset by their auto.offset.reset.
+A topic compacted without the delete policy refuses.
+
+--before says where deletion stops in each partition of the topics (or of
+--partitions only); the record at that offset is kept:
+  N                   offset N (past the end of the log, the broker refuses)
+  end (or -1)         the end of the log: delete every record
+  end-N               keep the last N records
+  start+N             delete the first N records
+  2024-05-01T12:00:00Z, @1714564800000
+                      delete the records before the first one at or after
+                      this time (every record, if none is that late)
+  -15m, -2h, -7d      the same, for this long ago
+
+--offset-json-file takes kafka-delete-records.sh's file instead, with an
+offset per partition (-1: the end):
+  {"version": 1, "partitions": [{"topic": "orders", "partition": 0, "offset": 42}]}
+
+A missing topic or partition deletes nothing. Otherwise each partition
+succeeds or fails on its own; the table shows its new log start or its error,
+and the command fails when any partition did. --dry-run shows what would be
+deleted.`,
+		Example: `  samsa topic delete-records orders --before 1200 --partitions 0
+  samsa topic delete-records orders --before end-1000 --dry-run
+  samsa topic delete-records orders payments --before -7d
+  samsa topic delete-records orders --before end
+  samsa topic delete-records --offset-json-file offsets.json`,
+		ValidArgsFunction: completeTopics(conn),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Topics = args
+			if file != "" {
+				in := cmd.InOrStdin()
+				if file != "-" {
+					f, err := os.Open(file)
+					if err != nil {
+						return cli.Usagef("--offset-json-file: %v", err)
+					}
+					defer f.Close()
+					in = f
+				}
+				o.OffsetJSON, o.OffsetJSONName = in, file
+			}
+			return cli.TopicDeleteRecords(cmd.Context(), conn, cli.Printer{Out: stdout, Format: format}, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Before, "before", "", "delete up to this offset: N, end, end-N, start+N, a time, or a duration ago")
+	f.Int32SliceVarP(&o.Partitions, "partitions", "p", nil, "only these partitions of each topic, comma-separated or repeated")
+	f.StringVar(&file, "offset-json-file", "", "kafka-delete-records.sh's JSON file of offsets per partition (-: standard input)")
+	f.BoolVar(&o.DryRun, "dry-run", false, "print what would be deleted and change nothing")
 	cli.AddFormatFlag(f, &format)
 	return cmd
 }
