@@ -81,7 +81,7 @@ type Log struct {
 	mu       sync.RWMutex
 	segs     []*segment // by base offset; the last is active; guarded by mu
 	next     int64      // log end offset; guarded by mu
-	logStart int64      // guarded by mu
+	logStart int64      // guarded by mu; once open, moved by moveStartLocked alone
 	hw, lso  int64      // guarded by mu; hw equals next until replication
 	// firstUnstable is the first offset of the earliest open transaction,
 	// -1 when none; lso is min(firstUnstable, hw) (txn.go). Guarded by mu.

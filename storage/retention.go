@@ -6,9 +6,9 @@ import (
 
 // SetLogStartOffset moves the log start offset forward (DeleteRecords):
 // offsets below it are hidden at once, and segments that fall wholly below it
-// are deleted. The new start is durable when it returns. An offset past the
-// high watermark is ErrOffsetOutOfRange; one at or below the start changes
-// nothing.
+// are deleted. The move is a change of the log (waiter.go). The new start is
+// durable when it returns. An offset past the high watermark is
+// ErrOffsetOutOfRange; one at or below the start changes nothing.
 func (l *Log) SetLogStartOffset(offset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -21,7 +21,7 @@ func (l *Log) SetLogStartOffset(offset int64) error {
 	if offset <= l.logStart {
 		return nil
 	}
-	l.logStart = offset
+	l.moveStartLocked(offset)
 	l.cleanedTo = max(l.cleanedTo, offset)
 	if err := l.writeCheckpointLocked(); err != nil {
 		l.failLocked(err)
@@ -34,7 +34,8 @@ func (l *Log) SetLogStartOffset(offset int64) error {
 // deleteSegmentsLocked deletes old segments from the front of the log while
 // drop says so for a segment and the one after it (nil for the active one).
 // The active segment is rolled first when drop wants it too, so that a log
-// always has one segment. It returns the number deleted.
+// always has one segment. The log start follows the first segment left. It
+// returns the number deleted.
 func (l *Log) deleteSegmentsLocked(drop func(s, next *segment) bool) (int, error) {
 	n := 0
 	for len(l.segs) > 0 {
@@ -66,9 +67,19 @@ func (l *Log) deleteSegmentsLocked(drop func(s, next *segment) bool) (int, error
 	if n == 0 {
 		return 0, nil
 	}
-	l.logStart = max(l.logStart, l.segs[0].base)
+	l.moveStartLocked(l.segs[0].base)
 	l.cleanedTo = max(l.cleanedTo, l.logStart)
 	return n, l.fs.SyncDir(l.dir)
+}
+
+// moveStartLocked moves the log start offset forward to offset, if it is
+// ahead: every move is a change, which signals the log's watchers as an
+// append does, so that a reader caught up on the log learns the new start.
+func (l *Log) moveStartLocked(offset int64) {
+	if offset > l.logStart {
+		l.logStart = offset
+		l.notifyLocked()
+	}
 }
 
 // EnforceRetention deletes the segments that retention.ms and

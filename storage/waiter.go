@@ -3,8 +3,9 @@ package storage
 // Change notification, for readers that long-poll many logs.
 //
 // Every change that can give a reader something new (an append, a
-// truncation, a move of the last stable offset, closing the log) adds one
-// to the log's change count and signals each Waiter watching the log. A
+// truncation, a move of the last stable offset or of the log start offset,
+// closing the log) adds one to the log's change count and signals each
+// Waiter watching the log. A
 // reader that waits for any of many logs to change, once:
 //
 //  1. notes a log's change count (Log.Changes) before reading it;
@@ -30,7 +31,10 @@ package storage
 // send the first time), Changed the watches it returns, and waiting one
 // channel however many logs are watched.
 //
-// The log start offset moves (retention, DeleteRecords) without a change.
+// The log start offset moves by DeleteRecords and by retention deleting
+// segments (retention.go); either move is a change. Recovery moves it only
+// while opening the log, before anyone can watch it, and compaction keeps
+// the segments' bases, so never moves it.
 //
 // Locks: a log's watchMu guards its list of watches, and a waiter's mu its
 // queue. When a change signals, Log.mu, then watchMu, then the waiter's mu
@@ -238,9 +242,9 @@ func (wt *Watch) unlink() {
 }
 
 // Changes counts the log's changes: appends, truncations, moves of the last
-// stable offset, and closing it. A reader that notes the count before a
-// read and finds it the same later knows that reading again would find the
-// same, but for the log start offset.
+// stable offset and of the log start offset, and closing it. A reader that
+// notes the count before a read and finds it the same later knows that
+// reading again would find the same.
 func (l *Log) Changes() uint64 { return l.changes.Load() }
 
 // Watches is how many watches the log has, of any waiters.

@@ -92,6 +92,82 @@ func TestWaiterIsSignalledByEveryChange(t *testing.T) {
 	}
 }
 
+// TestWaiterIsSignalledWhenTheLogStartMoves moves the log start offset of
+// a log of two segments, [0, 1] and [2, 3], the first of them old, as
+// DeleteRecords and retention do: a reader caught up at the log end
+// learns the new start only if the move is a change. A call that leaves
+// the start where it is is not one.
+func TestWaiterIsSignalledWhenTheLogStartMoves(t *testing.T) {
+	deleteRecords := func(offset int64) func(*testing.T, *Log) {
+		return func(t *testing.T, l *Log) {
+			if err := l.SetLogStartOffset(offset); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	retention := func(t *testing.T, l *Log) {
+		if _, err := l.EnforceRetention(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		configure func(*Config)
+		move      func(*testing.T, *Log)
+		start     int64 // the log start after the move; 0: it stays
+		segments  int   // the segments left
+	}{
+		{"DeleteRecords within the first segment", nil, deleteRecords(1), 1, 2},
+		{"DeleteRecords past the first segment", nil, deleteRecords(3), 3, 1},
+		{"retention by time", func(c *Config) { c.Retention = time.Hour }, retention, 2, 1},
+		{"retention by size", func(c *Config) { c.Retention, c.RetentionBytes = -1, 1 }, retention, 2, 1},
+		{"DeleteRecords at the start", nil, deleteRecords(0), 0, 2},
+		{"retention with nothing expired", nil, retention, 0, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			cfg := DefaultConfig()
+			if tc.configure != nil {
+				tc.configure(&cfg)
+			}
+			l := e.open(cfg, false)
+			defer l.Close()
+			now := e.clock.Now().UnixMilli()
+			mustAppend(t, l, valueBatch(t, 2, now-2*time.Hour.Milliseconds(), "old"))
+			if err := l.Roll(); err != nil {
+				t.Fatal(err)
+			}
+			mustAppend(t, l, valueBatch(t, 2, now, "new"))
+			w := NewWaiter()
+			w.Watch(l, "watched")
+			defer w.UnwatchAll()
+			before := l.Changes()
+
+			tc.move(t, l)
+			moved := tc.start != 0
+			if got := l.Offsets().LogStart; got != tc.start {
+				t.Fatalf("log start %d, want %d", got, tc.start)
+			}
+			if got := len(l.segs); got != tc.segments {
+				t.Fatalf("%d segments left, want %d", got, tc.segments)
+			}
+			if got := signalled(w); got != moved {
+				t.Fatalf("signalled: %v, want %v", got, moved)
+			}
+			if got := l.Changes() != before; got != moved {
+				t.Fatalf("the change count moved: %v, want %v", got, moved)
+			}
+			var want []any
+			if moved {
+				want = []any{"watched"}
+			}
+			if got := w.Changed(nil); !slices.Equal(got, want) {
+				t.Fatalf("Changed named %v, want %v", got, want)
+			}
+		})
+	}
+}
+
 func TestWaiterFoldsSignalsAndCountsEveryChange(t *testing.T) {
 	l := openLogs(t, newEnv(t), 1)[0]
 	w := NewWaiter()
