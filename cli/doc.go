@@ -29,7 +29,7 @@
 // done and draws progress on a terminal.
 //
 // The command families live one per file: topic.go (delete-records in
-// delete_records.go), produce.go, consume.go, cluster.go, group*.go. Functions take a context, a [Conn] and an options
-// struct, and write to the writers they are given: no package state, no
-// os.Stdout.
+// delete_records.go), produce.go, consume.go, cluster.go, group*.go.
+// Functions take a context, a [Conn] and an options struct, and write to
+// the writers they are given: no package state, no os.Stdout.
 package cli
