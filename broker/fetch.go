@@ -125,7 +125,7 @@ func handleFetch(b *Broker, ctx context.Context, r *request, req *kmsg.FetchRequ
 		work = session.lend()
 		defer session.giveBack(work)
 		own = work.session == session
-		parts = session.targets(work, img, req.IsolationLevel == 1, now)
+		parts = session.targets(work, img, req.IsolationLevel == 1)
 		targets = work.targets
 	} else {
 		targets = requestTargets(req)
@@ -204,10 +204,8 @@ type fetchReader struct {
 // readMemo is what the last read of a partition found, for the reads that
 // follow: in the same fetch's long poll, and in a session's next fetches.
 // It stays true while the log's change count, noted before the read, has
-// not moved: appends, truncation, transaction markers and closing the log
-// move it. Only the log start offset moves without it (retention,
-// DeleteRecords): a session reads every partition afresh, without memos,
-// every sessionRescan (fetch_session_reader.go).
+// not moved: appends, truncation, transaction markers, moves of the log
+// start offset (retention, DeleteRecords) and closing the log move it.
 type readMemo struct {
 	changes   uint64       // the log's change count, noted before the read
 	log       *storage.Log // the partition's; nil: no read to remember

@@ -76,7 +76,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -94,10 +93,6 @@ const (
 	// cache drops it (Kafka makes such a session evictable after 2
 	// minutes).
 	fetchSessionIdle = 2 * time.Minute
-	// sessionRescan is how long a session's reader may go without reading
-	// every partition: how late a moved log start offset may reach a
-	// session's client.
-	sessionRescan = time.Second
 	// sessionlessEpoch and newSessionEpoch are the epochs of full fetches.
 	sessionlessEpoch = -1
 	newSessionEpoch  = 0
@@ -175,8 +170,7 @@ func (p *sessionPartition) respond(records, failed bool, offs storage.Offsets) b
 // fetchSession is a fetch session: its partitions in fetch order, and the
 // epoch its next incremental fetch must carry.
 type fetchSession struct {
-	byID   bool          // immutable: opened with v13+, partitions keyed by topic id
-	rescan time.Duration // immutable: the longest its reader goes without reading every partition
+	byID bool // immutable: opened with v13+, partitions keyed by topic id
 
 	mu          sync.Mutex
 	epoch       int32                              // guarded by mu
@@ -206,9 +200,9 @@ type fetchSession struct {
 
 // newFetchSession returns a session, not yet cached, of the partitions of
 // a full fetch's topics. byID: the fetch is v13+.
-func newFetchSession(byID bool, topics []kmsg.FetchRequestTopic, rescan time.Duration) *fetchSession {
+func newFetchSession(byID bool, topics []kmsg.FetchRequestTopic) *fetchSession {
 	n := countPartitions(topics)
-	s := &fetchSession{byID: byID, rescan: rescan, epoch: 1, parts: make(map[partitionKey]*sessionPartition, n),
+	s := &fetchSession{byID: byID, epoch: 1, parts: make(map[partitionKey]*sessionPartition, n),
 		pending: make([]*sessionPartition, 0, n)}
 	s.reader = &fetchWork{session: s, waiter: storage.NewWaiter()}
 	s.add(topics)
@@ -376,18 +370,12 @@ type fetchSessionCache struct {
 	// dropped are the sessions removed, to close once mu is released;
 	// guarded by mu.
 	dropped []*fetchSession
-
-	// rescan is the sessions' rescan period, sessionRescan; longer in
-	// tests that must see every change found without a rescan.
-	rescan atomic.Int64
 }
 
 // newFetchSessionCache returns a cache of up to slots sessions (none when
 // slots <= 0) whose ids newID draws.
 func newFetchSessionCache(slots int, idle time.Duration, newID func() int32) *fetchSessionCache {
-	c := &fetchSessionCache{slots: max(slots, 0), idle: idle, newID: newID, byID: map[int32]*fetchSession{}}
-	c.rescan.Store(int64(sessionRescan))
-	return c
+	return &fetchSessionCache{slots: max(slots, 0), idle: idle, newID: newID, byID: map[int32]*fetchSession{}}
 }
 
 // randomSessionID is a random session id: positive, as clients take 0 and
@@ -411,7 +399,7 @@ func (c *fetchSessionCache) begin(v int16, req *kmsg.FetchRequest, now time.Time
 		if req.SessionEpoch == sessionlessEpoch || c.slots == 0 {
 			return nil, false, nil
 		}
-		return newFetchSession(v >= 13, req.Topics, time.Duration(c.rescan.Load())), true, nil
+		return newFetchSession(v >= 13, req.Topics), true, nil
 	}
 	if s = c.get(req.SessionID, now); s == nil {
 		return nil, false, kerr.FetchSessionIDNotFound

@@ -13,15 +13,20 @@ package broker
 //     (Waiter.Changed), and, in its long poll, those it names meanwhile;
 //   - the pending ones: new, moved by the request, or not caught up at their
 //     last read (records left to send, an error, not read for max_bytes);
-//   - every partition, when the reader has not read them all for
-//     sessionRescan, or since the metadata image or the isolation level
-//     changed, or since a fetch without the reader answered in the
-//     session. The log start offset moves without a change of the log,
-//     and reaches the client so, within sessionRescan.
+//   - every partition, when the metadata image changed since the reader
+//     last read them all (a partition may resolve to another log, or fail
+//     or recover), when the isolation level did (caught up is not the
+//     same), or when a fetch without the reader answered in the session
+//     since (what it read and sent, no watch vouches for).
 //
-// Any other partition was caught up when last read and its log has not
-// changed since: reading it would find the same, and an incremental
-// response would not carry it. Deleting a topic closes its logs, which is a
+// Nothing else has a fetch read every partition: no timer, however long
+// the session lives. Any other partition was caught up when last read and
+// its log has not changed since: reading it would find the same, and an
+// incremental response would not carry it. Whatever gives a caught-up
+// partition something new to return or to tell is a change of its log
+// (storage/waiter.go): an append, a truncation, a move of the last stable
+// offset or of the log start offset (DeleteRecords, retention), closing
+// it. Deleting a topic closes its logs, which is a
 // change; a topic created again under a name is new logs, watched once a
 // read finds them. A second fetch in the session while the reader is lent
 // (a client does not send it, but may) reads every partition itself.
@@ -35,7 +40,6 @@ package broker
 import (
 	"cmp"
 	"slices"
-	"time"
 
 	"github.com/samsa-io/samsa/metadata"
 	"github.com/samsa-io/samsa/storage"
@@ -51,13 +55,12 @@ type fetchWork struct {
 	waiter *storage.Waiter
 
 	// A session's reader's: the session, what its waiter named last, the
-	// fetches it served, and when, in which image and at which isolation
-	// level the last that read every partition began.
+	// fetches it served, and in which image and at which isolation level
+	// the last that read every partition began.
 	session     *fetchSession
 	changed     []any
 	picked      []*sessionPartition // what a fetch reads of what changed, sorted
 	fetches     uint64
-	rescannedAt time.Time
 	rescannedIn *metadata.Image
 	committed   bool
 	// What the last fetch read (for tests): how many targets, and
@@ -161,13 +164,14 @@ func (s *fetchSession) close() {
 	}
 }
 
-// targets sets w.targets to what a fetch at now, finding partitions in
-// img, reads first: with the session's reader, the partitions its waiter
-// names as changed and the pending ones, in the session's order, or every
-// partition when a rescan is due (or the fetch's isolation level is not
-// the last one's: caught up is not the same); without it, every
-// partition. It returns how many partitions the session has.
-func (s *fetchSession) targets(w *fetchWork, img *metadata.Image, committed bool, now time.Time) int {
+// targets sets w.targets to what a fetch, finding partitions in img,
+// reads first: with the session's reader, the partitions its waiter names
+// as changed and the pending ones, in the session's order, or every
+// partition when img is not the image of the reader's last read of them
+// all, a fetch without the reader answered since, or the fetch's isolation
+// level is not the last one's (caught up is not the same); without it,
+// every partition. It returns how many partitions the session has.
+func (s *fetchSession) targets(w *fetchWork, img *metadata.Image, committed bool) int {
 	own := w.session == s
 	if own {
 		w.fetches++
@@ -176,11 +180,11 @@ func (s *fetchSession) targets(w *fetchWork, img *metadata.Image, committed bool
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dst := w.targets[:0]
-	rescan := !own || s.mustRescan || w.rescannedIn != img || now.Sub(w.rescannedAt) >= s.rescan || committed != w.committed
+	rescan := !own || s.mustRescan || w.rescannedIn != img || committed != w.committed
 	w.lastRescan = rescan
 	if rescan {
 		if own {
-			s.mustRescan, w.rescannedIn, w.rescannedAt, w.committed = false, img, now, committed
+			s.mustRescan, w.rescannedIn, w.committed = false, img, committed
 			for _, p := range s.pending {
 				p.pending = false
 			}

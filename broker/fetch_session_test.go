@@ -309,7 +309,7 @@ func TestSessionPartitionRespond(t *testing.T) {
 // TestFetchSessionRespond checks a session's response over its targets:
 // a full fetch carries every partition, an incremental one the changed.
 func TestFetchSessionRespond(t *testing.T) {
-	s := newFetchSession(true, sessionReq(13, 0, 0, map[string]map[int32]int64{"a": {0: 0, 1: 0, 2: 0}}, nil).Topics, sessionRescan)
+	s := newFetchSession(true, sessionReq(13, 0, 0, map[string]map[int32]int64{"a": {0: 0, 1: 0, 2: 0}}, nil).Topics)
 	read := func(full bool, outcomes ...fetchRead) []bool {
 		targets := allTargets(s)
 		for i := range targets {
@@ -454,7 +454,7 @@ func allTargets(s *fetchSession) []fetchTarget {
 	s.mu.Lock()
 	s.mustRescan = true
 	s.mu.Unlock()
-	s.targets(w, nil, false, time.Now())
+	s.targets(w, nil, false)
 	return slices.Clone(w.targets)
 }
 

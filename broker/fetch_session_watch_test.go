@@ -9,6 +9,7 @@ package broker
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -19,11 +20,6 @@ import (
 
 	"github.com/samsa-io/samsa/storage"
 )
-
-// neverRescan makes b's sessions read every partition only when they must
-// (a new image, a fetch without the reader), not every sessionRescan: a
-// change their waiters missed is then never found.
-func neverRescan(b *Broker) { b.fetchSessions.rescan.Store(int64(24 * time.Hour)) }
 
 // sessionOf is the cached session of id.
 func sessionOf(tb testing.TB, b *Broker, id int32) *fetchSession {
@@ -77,7 +73,6 @@ func checkWatches(tb testing.TB, what string, logs []*storage.Log, want func(p i
 func TestFetchSessionReadsOnlyWhatChanged(t *testing.T) {
 	const partitions = 3000
 	b := startHotpathBroker(t)
-	neverRescan(b)
 	createHotpathTopic(t, b, dialHotpath(t, b), "wide", partitions)
 	logs := topicLogs(t, b, "wide", partitions)
 	lp := &longPoller{c: dialHotpath(t, b), topicID: b.meta.Image().Topics["wide"].ID, logs: logs, session: true}
@@ -88,7 +83,6 @@ func TestFetchSessionReadsOnlyWhatChanged(t *testing.T) {
 	}
 	checkWatches(t, "after the full fetch", logs, func(int) int { return 1 })
 	batch := hotpathBatch(t, 1)
-	incremental := 0
 	for range 100 {
 		p := rand.IntN(partitions)
 		if _, err := logs[p].Append(batch); err != nil {
@@ -97,16 +91,138 @@ func TestFetchSessionReadsOnlyWhatChanged(t *testing.T) {
 		lp.send(t)
 		lp.c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
 		lp.receive(t, p)
-		// The partition appended to, and the one the request moved.
-		if n, all := lastRead(t, s); !all {
-			incremental++
-			if n > 2 {
-				t.Fatalf("a fetch after an append to one partition read %d of %d", n, partitions)
+		// The partition appended to, and the one the request moved: the
+		// image is the same, so no fetch reads every partition.
+		if n, all := lastRead(t, s); all || n > 2 {
+			t.Fatalf("a fetch after an append to one partition read %d of %d (all: %v)", n, partitions, all)
+		}
+	}
+}
+
+// TestFetchSessionLearnsAMovedLogStart moves the log start offset of
+// partitions a session is caught up on, without appending: by
+// DeleteRecords between fetches and while a fetch waits, and by retention.
+// The next response must carry each partition with its new log start
+// offset, the fetch having read only it: no fetch of the session reads
+// every partition while the image stays the same, so only the log's
+// change can have it read.
+func TestFetchSessionLearnsAMovedLogStart(t *testing.T) {
+	const partitions = 20
+	b := startHotpathBroker(t)
+	c := dialHotpath(t, b)
+	createHotpathTopic(t, b, c, "start", partitions)
+	logs := topicLogs(t, b, "start", partitions)
+	// Partitions 3 and 7 hold offsets 0 and 1 in one segment, 5 in two.
+	for _, p := range []int{3, 5, 7} {
+		for i := range 2 {
+			if i == 1 && p == 5 {
+				if err := logs[p].Roll(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := logs[p].Append(hotpathBatch(t, 1)); err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
-	if incremental == 0 {
-		t.Fatal("every fetch read every partition")
+	lp := &longPoller{c: dialHotpath(t, b), topicID: b.meta.Image().Topics["start"].ID, logs: logs, session: true}
+	lp.open(t) // from the log ends: caught up everywhere
+	s := sessionOf(t, b, lp.req.SessionID)
+
+	// starts lists the partitions resp carries, with their log start
+	// offsets; it fails on errors and records.
+	starts := func(resp *kmsg.FetchResponse) map[int32]int64 {
+		t.Helper()
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			t.Fatal(err)
+		}
+		got := map[int32]int64{}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+					t.Fatalf("partition %d: %v", rp.Partition, err)
+				}
+				if len(rp.RecordBatches) > 0 {
+					t.Fatalf("partition %d returned records", rp.Partition)
+				}
+				got[rp.Partition] = rp.LogStartOffset
+			}
+		}
+		return got
+	}
+	// fetch sends the next incremental fetch, which does not wait, and
+	// checks what it carries and that it read only those partitions.
+	fetch := func(what string, want map[int32]int64) {
+		t.Helper()
+		if got := starts(c.call(nextEpoch(lp.req)).(*kmsg.FetchResponse)); !maps.Equal(got, want) {
+			t.Fatalf("%s: the incremental fetch carried %v, want %v", what, got, want)
+		}
+		if n, all := lastRead(t, s); all || n != len(want) {
+			t.Fatalf("%s: the incremental fetch read %d partitions (all: %v), want %d", what, n, all, len(want))
+		}
+	}
+	deleteRecords := func(p int32, offset int64) {
+		t.Helper()
+		req := kmsg.NewPtrDeleteRecordsRequest()
+		req.SetVersion(2)
+		req.TimeoutMillis = 30000
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = "start"
+		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+		rp.Partition, rp.Offset = p, offset
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := dialHotpath(t, b).call(req).(*kmsg.DeleteRecordsResponse)
+		if sp := resp.Topics[0].Partitions[0]; sp.ErrorCode != 0 || sp.LowWatermark != offset {
+			t.Fatalf("DeleteRecords of partition %d to %d: error %d, low watermark %d", p, offset, sp.ErrorCode, sp.LowWatermark)
+		}
+	}
+
+	fetch("caught up", map[int32]int64{})
+	deleteRecords(3, 1)
+	fetch("after DeleteRecords of partition 3", map[int32]int64{3: 1})
+	fetch("nothing new since", map[int32]int64{})
+
+	// Retention deletes the first segment of partition 5. The config is
+	// the log's alone: a topic config would be a new image, which has a
+	// fetch read every partition.
+	cfg := logs[5].Config()
+	cfg.RetentionBytes = 1
+	if err := logs[5].SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := logs[5].EnforceRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if got := logs[5].Offsets().LogStart; got != 1 {
+		t.Fatalf("retention left partition 5 starting at %d, want 1", got)
+	}
+	fetch("after retention of partition 5", map[int32]int64{5: 1})
+
+	// While a fetch waits: its long poll reads partition 7 when its log
+	// start moves, and the response, when the wait ends without records,
+	// carries it.
+	wait := *nextEpoch(lp.req)
+	wait.MinBytes, wait.MaxWaitMillis = 1, 500
+	if _, err := c.nc.Write(hotpathFrame(&wait)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the fetch holds the session's reader", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.reader == nil
+	})
+	deleteRecords(7, 2)
+	c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	body, err := c.readResponse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := starts(decodeHotpathResponse(t, &wait, body).(*kmsg.FetchResponse)); !maps.Equal(got, map[int32]int64{7: 2}) {
+		t.Fatalf("DeleteRecords of partition 7 while a fetch waited: the fetch carried %v, want 7 at 2", got)
+	}
+	if n, all := lastRead(t, s); all || n != 1 {
+		t.Fatalf("the waiting fetch read %d partitions (all: %v), want 1", n, all)
 	}
 }
 
@@ -119,7 +235,6 @@ func TestFetchSessionReadsOnlyWhatChanged(t *testing.T) {
 func TestFetchSessionMissesNoAppendRacingFetches(t *testing.T) {
 	const partitions, appends = 1000, 3000
 	b := startHotpathBroker(t)
-	neverRescan(b)
 	createHotpathTopic(t, b, dialHotpath(t, b), "racing", partitions)
 	logs := topicLogs(t, b, "racing", partitions)
 	lp := &longPoller{c: dialHotpath(t, b), topicID: b.meta.Image().Topics["racing"].ID, logs: logs, session: true}
@@ -296,7 +411,6 @@ func startOneSessionBroker(tb testing.TB) *Broker {
 func TestFetchSessionFollowsTopicsDeletedAndCreatedAgain(t *testing.T) {
 	const partitions = 4
 	b := startHotpathBroker(t)
-	neverRescan(b)
 	c := dialHotpath(t, b)
 	createHotpathTopic(t, b, c, "again", partitions)
 	old := topicLogs(t, b, "again", partitions)
@@ -421,7 +535,6 @@ func returnedRecords(resp *kmsg.FetchResponse) []int32 {
 func TestFetchSessionReadCommittedSeesTheStableOffsetMove(t *testing.T) {
 	const partitions = 50
 	b := startHotpathBroker(t)
-	neverRescan(b)
 	createHotpathTopic(t, b, dialHotpath(t, b), "stable", partitions)
 	logs := topicLogs(t, b, "stable", partitions)
 	if _, err := logs[7].Append(hotpathBatch(t, 1)); err != nil {
