@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
+	"github.com/samsa-io/samsa/broker"
 	"github.com/samsa-io/samsa/samsatest"
 	"github.com/samsa-io/samsa/storage"
 )
@@ -545,14 +546,9 @@ func TestDeleteRecords(t *testing.T) {
 	}
 
 	// A fetch below the low watermark is out of range.
-	fetch := kmsg.NewPtrFetchRequest()
-	fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = 0, 1, 1<<20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic, ft.TopicID = "t", created.ID // by name before v13, by id after
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = 0, 2, 1<<20, -1
-	ft.Partitions = append(ft.Partitions, fp)
-	fetch.Topics = append(fetch.Topics, ft)
+	fetch := broker.NewFetchReq().Wait(0, 1).MaxBytes(1<<20).
+		Topic("t", created.ID, 2, 0). // by name before v13, by id after
+		Request()
 	fresp, err := fetch.RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatal(err)

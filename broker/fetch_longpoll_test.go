@@ -70,19 +70,13 @@ type longPoller struct {
 
 // open sets up the requests: a session's full fetch, answered at once.
 func (lp *longPoller) open(tb testing.TB) {
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(17)
-	req.ReplicaID = -1
-	req.MaxBytes, req.MinBytes, req.MaxWaitMillis = 1<<20, 1, 0
-	req.SessionEpoch = -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.TopicID = lp.topicID
+	ends := map[int32]int64{}
 	for p, l := range lp.logs {
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.PartitionMaxBytes, rp.FetchOffset = int32(p), 1<<20, l.Offsets().LogEnd
-		rt.Partitions = append(rt.Partitions, rp)
+		ends[int32(p)] = l.Offsets().LogEnd
 	}
-	req.Topics = append(req.Topics, rt)
+	req := NewFetchReq().Version(17).Wait(0, 1).MaxBytes(1<<20).
+		TopicAt("", lp.topicID, ends).
+		Request()
 	lp.req, lp.last = req, -1
 	if lp.session {
 		req.SessionEpoch = 0

@@ -24,19 +24,9 @@ func TestFetchSessionAllocationsDoNotGrowWithPartitions(t *testing.T) {
 		topic := fmt.Sprintf("session%d", n)
 		createHotpathTopic(t, b, c, topic, n)
 		id := b.meta.Image().Topics[topic].ID
-		req := kmsg.NewPtrFetchRequest()
-		req.SetVersion(17)
-		req.ReplicaID = -1
-		req.MaxBytes, req.MinBytes, req.MaxWaitMillis = 1<<20, 1, 0
-		req.SessionID, req.SessionEpoch = 0, 0
-		rt := kmsg.NewFetchRequestTopic()
-		rt.TopicID = id
-		for p := range n {
-			rp := kmsg.NewFetchRequestTopicPartition()
-			rp.Partition, rp.PartitionMaxBytes = p, 1<<20
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
+		req := NewFetchReq().Version(17).Wait(0, 1).MaxBytes(1<<20).Session(0, 0).
+			Topic("", id, 0, firstPartitions(n)...).
+			Request()
 		resp := c.call(req).(*kmsg.FetchResponse)
 		if resp.ErrorCode != 0 || resp.SessionID <= 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != int(n) {
 			t.Fatalf("opening a session of %d partitions: error %d, session %d, %d topics", n, resp.ErrorCode, resp.SessionID, len(resp.Topics))

@@ -25,25 +25,14 @@ import (
 // asking for the partitions of topics (name → partition → fetch offset)
 // and forgetting those of forgotten.
 func sessionReq(v int16, id, epoch int32, topics map[string]map[int32]int64, forgotten map[string][]int32) *kmsg.FetchRequest {
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(v)
-	req.SessionID, req.SessionEpoch = id, epoch
+	req := NewFetchReq().Version(v).Session(id, epoch)
 	for _, name := range slices.Sorted(maps.Keys(topics)) {
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic, rt.TopicID = name, testTopicID(name)
-		for _, p := range slices.Sorted(maps.Keys(topics[name])) {
-			rp := kmsg.NewFetchRequestTopicPartition()
-			rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, topics[name][p], 1<<20
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
+		req.TopicAt(name, testTopicID(name), topics[name])
 	}
 	for _, name := range slices.Sorted(maps.Keys(forgotten)) {
-		ft := kmsg.NewFetchRequestForgottenTopic()
-		ft.Topic, ft.TopicID, ft.Partitions = name, testTopicID(name), forgotten[name]
-		req.ForgottenTopics = append(req.ForgottenTopics, ft)
+		req.Forget(name, testTopicID(name), forgotten[name]...)
 	}
-	return req
+	return req.Request()
 }
 
 // testTopicID is a topic id made from its name.

@@ -458,19 +458,10 @@ type nameSession struct {
 }
 
 func newNameSession(tb testing.TB, b *Broker, topic string, partitions int32) *nameSession {
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(12)
-	req.ReplicaID = -1
-	req.MaxBytes, req.MinBytes = 1<<20, 1
-	req.SessionEpoch = 0 // opens a session
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
-	for p := range partitions {
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.PartitionMaxBytes = p, 1<<20
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
+	req := NewFetchReq().Version(12).Wait(0, 1).MaxBytes(1<<20).
+		Session(0, 0). // opens a session
+		Topic(topic, [16]byte{}, 0, firstPartitions(partitions)...).
+		Request()
 	ns := &nameSession{c: dialHotpath(tb, b), req: req}
 	resp := ns.c.call(req).(*kmsg.FetchResponse)
 	if resp.ErrorCode != 0 || resp.SessionID <= 0 {
@@ -542,20 +533,9 @@ func TestFetchSessionReadCommittedSeesTheStableOffsetMove(t *testing.T) {
 	}
 	logs[7].SetFirstUnstable(0) // as an open transaction would
 	c := dialHotpath(t, b)
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(17)
-	req.ReplicaID = -1
-	req.IsolationLevel = 1
-	req.MaxBytes, req.MinBytes, req.MaxWaitMillis = 1<<20, 1, 0
-	req.SessionEpoch = 0
-	rt := kmsg.NewFetchRequestTopic()
-	rt.TopicID = b.meta.Image().Topics["stable"].ID
-	for p := range int32(partitions) {
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.PartitionMaxBytes = p, 1<<20
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
+	req := NewFetchReq().Version(17).ReadCommitted().Wait(0, 1).MaxBytes(1<<20).Session(0, 0).
+		Topic("", b.meta.Image().Topics["stable"].ID, 0, firstPartitions(partitions)...).
+		Request()
 	resp := c.call(req).(*kmsg.FetchResponse)
 	if resp.ErrorCode != 0 || resp.SessionID <= 0 || len(returnedRecords(resp)) != 0 {
 		t.Fatalf("the full fetch: error %d, session %d, records of %v", resp.ErrorCode, resp.SessionID, returnedRecords(resp))

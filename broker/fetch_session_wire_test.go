@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/broker"
 	"github.com/samsa-io/samsa/record"
 	"github.com/samsa-io/samsa/samsatest"
 )
@@ -44,26 +45,14 @@ func newSessionFetcher(t *testing.T, sb *samsatest.Broker, cl *kgo.Client, v int
 // parts (topic → partition → fetch offset) and forgetting forgotten, that
 // does not wait.
 func (f *sessionFetcher) request(parts map[string]map[int32]int64, forgotten map[string][]int32) *kmsg.FetchRequest {
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(f.v)
-	req.SessionID, req.SessionEpoch = f.id, f.epoch
-	req.MaxBytes = f.maxBytes
+	req := broker.NewFetchReq().Version(f.v).Session(f.id, f.epoch).MaxBytes(f.maxBytes)
 	for _, name := range slices.Sorted(maps.Keys(parts)) {
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic, rt.TopicID = name, f.ids[name]
-		for _, p := range slices.Sorted(maps.Keys(parts[name])) {
-			rp := kmsg.NewFetchRequestTopicPartition()
-			rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, parts[name][p], 1<<20
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
+		req.TopicAt(name, f.ids[name], parts[name])
 	}
 	for _, name := range slices.Sorted(maps.Keys(forgotten)) {
-		ft := kmsg.NewFetchRequestForgottenTopic()
-		ft.Topic, ft.TopicID, ft.Partitions = name, f.ids[name], forgotten[name]
-		req.ForgottenTopics = append(req.ForgottenTopics, ft)
+		req.Forget(name, f.ids[name], forgotten[name]...)
 	}
-	return req
+	return req.Request()
 }
 
 // fetch sends a request and, when it succeeds, moves to the session's next

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/broker"
 	"github.com/samsa-io/samsa/record"
 	"github.com/samsa-io/samsa/samsatest"
 )
@@ -80,17 +81,9 @@ func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
 // fetchRequest asks for the given partitions of topic, each from offset,
 // with partitionMax bytes each.
 func fetchRequest(t *testing.T, cl *kgo.Client, topic string, offset int64, partitionMax int32, partitions ...int32) *kmsg.FetchRequest {
-	req := kmsg.NewPtrFetchRequest()
-	req.MaxBytes = 50 << 20
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic, rt.TopicID = topic, topicID(t, cl, topic)
-	for _, p := range partitions {
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, offset, partitionMax
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
-	return req
+	return broker.NewFetchReq().MaxBytes(50<<20).PartitionMaxBytes(partitionMax).
+		Topic(topic, topicID(t, cl, topic), offset, partitions...).
+		Request()
 }
 
 func doFetch(t *testing.T, ctx context.Context, cl *kgo.Client, req *kmsg.FetchRequest) *kmsg.FetchResponse {

@@ -279,19 +279,9 @@ func newFetchFixture(tb testing.TB) *fetchFixture {
 func (f *fetchFixture) request(v int16, i int) *kmsg.FetchRequest {
 	fc := fetchCases[i]
 	maxBytes := int32(fc.records / fc.perBatch * f.batchBytes[i])
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(v)
-	req.ReplicaID = -1
-	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 5000, 1, maxBytes
-	req.SessionEpoch = -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic, rt.TopicID = "fetch", f.topicID
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = int32(i), 0, maxBytes
-	rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, rp.LogStartOffset = -1, -1, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	return req
+	return NewFetchReq().Version(v).Wait(5000, 1).MaxBytes(maxBytes).PartitionMaxBytes(maxBytes).
+		Topic("fetch", f.topicID, 0, int32(i)).
+		Request()
 }
 
 // checkFetched fails unless a Fetch response returns want records.
