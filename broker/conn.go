@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/storage"
@@ -167,6 +168,7 @@ func (c *conn) serve(ctx context.Context) {
 			var unsupported *unsupportedError
 			if errors.As(err, &unsupported) && unsupported.key == apiVersionsKey {
 				failed.out = outFrame{buf: c.b.apiVersionsFallback(unsupported.correlationID)}
+				c.b.brokerMetrics.requestError(apiVersionsKey, kerr.UnsupportedVersion.Code)
 				queue <- failed
 				continue
 			}
@@ -207,6 +209,7 @@ func (c *conn) handle(ctx context.Context, req *request) {
 	resp := c.b.handle(ctx, req)
 	if resp != nil {
 		req.out = c.b.encodeFrame(req, resp)
+		c.b.brokerMetrics.responseErrors(req, resp, &req.out) // ErrorsPerSec (request_errors.go)
 	}
 	c.b.brokerMetrics.request(req.key, req.version, time.Since(req.received))
 	if recyclableFrame(req.key) {

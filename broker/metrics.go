@@ -6,6 +6,7 @@ package broker
 //
 //	samsa_requests_total{api,version}                 kafka.network RequestMetrics RequestsPerSec
 //	samsa_request_duration_seconds{api,version}       kafka.network RequestMetrics TotalTimeMs
+//	samsa_request_errors_total{api,error}             kafka.network RequestMetrics ErrorsPerSec
 //	samsa_connections                                  socket-server-metrics connection-count
 //	samsa_connections_accepted_total                   socket-server-metrics connection-creation-total
 //	samsa_topic_bytes_in_total{topic}                  BrokerTopicMetrics BytesInPerSec
@@ -18,8 +19,9 @@ package broker
 //	samsa_storage_fsync_duration_seconds{call}         kafka.log LogFlushStats LogFlushRateAndTimeMs
 //	samsa_storage_group_commit_logs                    (none)
 //
-// The consumer group metrics are in group_metrics.go; the Go runtime's and
-// the process's are registered by the HTTP server (package httpapi).
+// The errors per API are counted in request_errors.go, the consumer group
+// metrics in group_metrics.go; the Go runtime's and the process's are
+// registered by the HTTP server (package httpapi).
 //
 // The hot path stays cheap: a request's series are found by indexing a
 // table with its key and version (created on first use, then one atomic
@@ -53,6 +55,7 @@ type brokerMetrics struct {
 	// byRequest[key][version] is the request's series, set on first use;
 	// the slices are sized from the API table and immutable.
 	byRequest [][]atomic.Pointer[requestSeries]
+	errors    *requestErrors // the error codes of responses (request_errors.go); immutable
 
 	connections prometheus.Gauge   // immutable
 	accepted    prometheus.Counter // immutable
@@ -157,6 +160,7 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 			[]string{"topic", "partition"}, nil),
 		topics: map[metadata.TopicID]*topicTraffic{},
 	}
+	m.errors = newRequestErrors(b.apis)
 	m.fsync[0] = m.fsyncVec.WithLabelValues("fsync")
 	m.fsync[1] = m.fsyncVec.WithLabelValues("syncfs")
 	maxKey := int16(-1)
@@ -287,6 +291,7 @@ func (m *brokerMetrics) unregister() {
 func (m *brokerMetrics) Describe(ch chan<- *prometheus.Desc) {
 	m.requests.Describe(ch)
 	m.latency.Describe(ch)
+	ch <- m.errors.desc
 	m.connections.Describe(ch)
 	m.accepted.Describe(ch)
 	m.fsyncVec.Describe(ch)
@@ -300,6 +305,7 @@ func (m *brokerMetrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *brokerMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.requests.Collect(ch)
 	m.latency.Collect(ch)
+	m.errors.collect(ch)
 	m.connections.Collect(ch)
 	m.accepted.Collect(ch)
 	m.fsyncVec.Collect(ch)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/metadata"
@@ -20,6 +21,33 @@ func TestMetricsDoNotAllocateOnTheHotPath(t *testing.T) {
 	out := produced{log: &storage.Log{}}
 	var sec storage.Section
 	m.request(int16(kmsg.Produce), 9, time.Millisecond) // creates the series
+	// Responses as the connection counts them (request_errors.go): the
+	// hot path's without errors and with (once the API's table is made),
+	// and others' without, looked at by hand (Metadata) or by reflection
+	// (Heartbeat).
+	produceOK, produceOKReq, produceOKOut := encodedResponse(t, 11, func(r *kmsg.ProduceResponse) {
+		st := kmsg.NewProduceResponseTopic()
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 16)
+		r.Topics = append(r.Topics, st)
+	})
+	produceFailed, produceFailedReq, produceFailedOut := encodedResponse(t, 11, func(r *kmsg.ProduceResponse) {
+		st := kmsg.NewProduceResponseTopic()
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 16)
+		st.Partitions[3].ErrorCode = kerr.NotLeaderForPartition.Code
+		r.Topics = append(r.Topics, st)
+	})
+	m.responseErrors(produceFailedReq, produceFailed, produceFailedOut) // makes Produce's table
+	fetchOK := newFetchResponse(17)
+	st := kmsg.NewFetchResponseTopic()
+	st.Partitions = make([]kmsg.FetchResponseTopicPartition, 16)
+	fetchOK.Topics = append(fetchOK.Topics, st)
+	fetchOKReq := &request{key: int16(kmsg.Fetch), version: 17}
+	metadataOK, metadataOKReq, metadataOKOut := encodedResponse(t, 12, func(r *kmsg.MetadataResponse) {
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 16)
+		r.Topics = append(r.Topics, mt)
+	})
+	heartbeatOK, heartbeatOKReq, heartbeatOKOut := encodedResponse(t, 4, func(*kmsg.HeartbeatResponse) {})
 	for _, tc := range []struct {
 		name string
 		f    func()
@@ -29,11 +57,31 @@ func TestMetricsDoNotAllocateOnTheHotPath(t *testing.T) {
 		{"fetched", func() { traffic.fetched(&sec) }},
 		{"connection", func() { m.connectionOpened(); m.connectionClosed() }},
 		{"fsync", func() { m.Synced(false, time.Millisecond); m.Committed(2) }},
+		{"produce without errors", func() { m.responseErrors(produceOKReq, produceOK, produceOKOut) }},
+		{"produce with an error", func() { m.responseErrors(produceFailedReq, produceFailed, produceFailedOut) }},
+		{"fetch without errors", func() { m.responseErrors(fetchOKReq, fetchOK, &outFrame{}) }},
+		{"metadata without errors", func() { m.responseErrors(metadataOKReq, metadataOK, metadataOKOut) }},
+		{"heartbeat without errors", func() { m.responseErrors(heartbeatOKReq, heartbeatOK, heartbeatOKOut) }},
 	} {
 		if n := testing.AllocsPerRun(100, tc.f); n != 0 {
 			t.Errorf("%s: %v allocations per call, want 0", tc.name, n)
 		}
 	}
+	if n := m.errors.byKey[kmsg.Produce].Load()[kerr.NotLeaderForPartition.Code+1].Load(); n < 100 {
+		t.Errorf("the produce with an error counted %d times, want every call", n)
+	}
+}
+
+// encodedResponse makes a response of version v, filled by fill, and
+// encodes it as the connection would, for responseErrors.
+func encodedResponse[R kmsg.Response](t *testing.T, v int16, fill func(R)) (R, *request, *outFrame) {
+	t.Helper()
+	var zero R
+	resp := kmsg.ResponseForKey(zero.Key()).(R)
+	resp.SetVersion(v)
+	fill(resp)
+	req := &request{key: resp.Key(), version: v, correlationID: 1}
+	return resp, req, &outFrame{buf: encodeResponse(req, resp)}
 }
 
 func TestRequestMetricsByAPIAndVersion(t *testing.T) {
