@@ -21,9 +21,19 @@ package broker
 //     handler registers a channel for its token (registerLocked), and a
 //     reply may come from the call it made or from a later one (handOver).
 //     The handler takes the reply at once (replyNow) or waits for it until
-//     its context ends or the driver closes (awaitReply).
+//     its context ends, the driver closes or the coordinator is thrown
+//     away (awaitReply).
 //   - A timer calls the driver's tick at the coordinator's Deadline
 //     (rearmLocked).
+//   - When records could not be appended, or do not become durable, the
+//     coordinator's memory is ahead of its log: answered with an error, a
+//     commit would still show, and a restart would lose it. So the driver
+//     stops serving at once (appendToTopicLocked), answers the failed
+//     output's replies with their error, and then throws the coordinator
+//     away and loads a fresh one from the log as at start-up (rebuild):
+//     handlers still waiting for a reply get COORDINATOR_NOT_AVAILABLE, and
+//     requests COORDINATOR_LOAD_IN_PROGRESS until the load ends. A load
+//     that fails leaves the coordinator not serving until a restart.
 //
 // coordDriver holds that plumbing. A driver embeds it, and keeps to itself
 // what is its own: the coordinator's records, outputs and topics, and what
@@ -72,9 +82,11 @@ type coordinator interface {
 // coordOwner is the driver that embeds a coordDriver: what the plumbing
 // calls back.
 type coordOwner interface {
-	// load replays the internal topic (replayAll) and then marks the
-	// coordinator loaded; start runs it in the background.
-	load()
+	// load replays the internal topic (replayAll) into the coordinator,
+	// fresh and of the given incarnation, and then marks it loaded unless
+	// a rebuild came meanwhile; loadLoop runs it in the background, at
+	// start and after every rebuild, never two at a time.
+	load(incarnation uint64)
 	// setTopics gives the coordinator the image's topics; it runs on the
 	// metadata's apply goroutine.
 	setTopics(img *metadata.Image)
@@ -92,32 +104,40 @@ type coordDriver[C coordinator, T ~uint64] struct {
 	b          *Broker
 	logger     *slog.Logger
 	owner      coordOwner     // immutable after setup
+	newCoord   func() C       // an empty coordinator; immutable after setup
 	topic      string         // the internal topic; immutable after setup
 	partitions int32          // partitions of topic; immutable after setup
 	done       chan struct{}  // closed by close: waiting handlers give up
-	loader     sync.WaitGroup // the replay
+	loader     sync.WaitGroup // loadLoop
 
-	mu         sync.Mutex
-	coord      C                        // guarded by mu
-	loaded     bool                     // replay finished; guarded by mu
-	closed     bool                     // guarded by mu
-	next       T                        // the last token handed out; guarded by mu
-	waiting    map[T]chan kmsg.Response // replies due to handlers; guarded by mu
-	timer      *time.Timer              // fires owner.tick; guarded by mu
-	armedFor   time.Time                // the deadline timer is set for; guarded by mu
-	cancelMeta func()                   // stops metadata callbacks; set once in start
+	mu    sync.Mutex
+	coord C // guarded by mu
+	// incarnation counts the coordinators rebuild threw away: it tells
+	// whether records (written.incarnation) came from the coordinator in
+	// coord. Guarded by mu.
+	incarnation uint64
+	loaded      bool                     // coord may serve; guarded by mu
+	loading     bool                     // loadLoop runs; guarded by mu
+	closed      bool                     // guarded by mu
+	next        T                        // the last token handed out; guarded by mu
+	waiting     map[T]chan kmsg.Response // replies due to handlers; guarded by mu
+	timer       *time.Timer              // fires owner.tick; guarded by mu
+	armedFor    time.Time                // the deadline timer is set for; guarded by mu
+	cancelMeta  func()                   // stops metadata callbacks; set once in start
 }
 
-// setup readies d to drive coord, whose state is in the partitions of
-// topic. The component names the driver in its logs.
-func (d *coordDriver[C, T]) setup(b *Broker, owner coordOwner, component, topic string, partitions int32, coord C) {
+// setup readies d to drive the coordinators newCoord makes (a fresh one
+// for every load: at start, and after every rebuild), whose state is in
+// the partitions of topic. The component names the driver in its logs.
+func (d *coordDriver[C, T]) setup(b *Broker, owner coordOwner, component, topic string, partitions int32, newCoord func() C) {
 	d.b = b
 	d.logger = b.logger.With("component", component)
 	d.owner = owner
+	d.newCoord = newCoord
 	d.topic = topic
 	d.partitions = partitions
 	d.done = make(chan struct{})
-	d.coord = coord
+	d.coord = newCoord() // replaced by loadLoop's; never nil
 	d.waiting = map[T]chan kmsg.Response{}
 }
 
@@ -161,7 +181,52 @@ func (b *Broker) createInternalTopic(ctx context.Context, name string, partition
 // start follows the metadata and begins loading in the background.
 func (d *coordDriver[C, T]) start() {
 	d.cancelMeta = d.b.meta.OnChange(func(_, next *metadata.Image) { d.owner.setTopics(next) })
-	d.loader.Go(d.owner.load)
+	d.mu.Lock()
+	d.startLoadingLocked()
+	d.mu.Unlock()
+}
+
+// startLoadingLocked starts loadLoop unless it runs: then it loads again
+// by itself if the coordinator was rebuilt meanwhile. One load at a time,
+// so that no two replay into the same coordinator.
+func (d *coordDriver[C, T]) startLoadingLocked() {
+	if d.loading || d.closed {
+		return
+	}
+	d.loading = true
+	d.loader.Go(d.loadLoop)
+}
+
+// loadLoop loads a fresh coordinator (owner.load), and again as long as a
+// rebuild threw away the one it loaded: that happens when the records it
+// writes once loaded fail. A load that fails leaves the coordinator not
+// serving; a half-filled coordinator is never loaded again, only replaced.
+//
+// The coordinator it replaces may have been told of markers
+// (groups.txnMarker) since its load: those are in the log before the
+// replay begins, so the replay reads them again.
+func (d *coordDriver[C, T]) loadLoop() {
+	for {
+		d.mu.Lock()
+		incarnation := d.incarnation
+		d.coord = d.newCoord()
+		d.mu.Unlock()
+		d.owner.load(incarnation)
+		d.mu.Lock()
+		if d.closed || d.incarnation == incarnation {
+			d.loading = false
+			d.mu.Unlock()
+			return
+		}
+		d.mu.Unlock()
+	}
+}
+
+// fillingLocked reports whether the coordinator a load of incarnation
+// fills is still the one to serve: the driver is open and no rebuild came
+// since.
+func (d *coordDriver[C, T]) fillingLocked(incarnation uint64) bool {
+	return !d.closed && d.incarnation == incarnation
 }
 
 // close stops the timer and the metadata callbacks, makes waiting handlers
@@ -360,17 +425,22 @@ func coordRecords[R group.Record | txn.Record](recs []R) []coordRecord {
 
 // written is where an Output's records went: durable once every log is
 // durable up to its end. err is set when a record could not be appended.
+// incarnation is the coordinator's that made them (coordDriver).
 type written struct {
-	logs []*storage.Log
-	ends []int64
-	err  error
+	logs        []*storage.Log
+	ends        []int64
+	err         error
+	incarnation uint64
 }
 
 // appendToTopicLocked appends records to the internal topic: per
 // partition one batch built with opts (or more, if one would exceed
-// max.message.bytes), in order.
+// max.message.bytes), in order. If one cannot be appended, the
+// coordinator stops serving at once: its memory holds what the log does
+// not, and no request may read it or build on it until rebuild replaces
+// it.
 func (d *coordDriver[C, T]) appendToTopicLocked(recs []coordRecord, opts record.BuildOptions) written {
-	var w written
+	w := written{incarnation: d.incarnation}
 	if len(recs) == 0 {
 		return w
 	}
@@ -403,6 +473,9 @@ func (d *coordDriver[C, T]) appendToTopicLocked(recs []coordRecord, opts record.
 	}
 	if w.err != nil && !d.closed {
 		d.logger.Error("appending to "+d.topic+" failed", "err", w.err)
+	}
+	if w.err != nil {
+		d.loaded = false
 	}
 	return w
 }
@@ -439,7 +512,8 @@ func appendBuilt(l *storage.Log, appendTo func([]byte) (storage.AppendResult, er
 }
 
 // durable waits until w is durable. The error is set when its records
-// were not written, or are not durable.
+// were not written, or are not durable; the caller then answers the
+// replies of w's output with an error, and calls rebuild.
 func (d *coordDriver[C, T]) durable(w written) error {
 	err := w.err
 	if err == nil && len(w.logs) > 0 {
@@ -448,6 +522,46 @@ func (d *coordDriver[C, T]) durable(w written) error {
 		}
 	}
 	return err
+}
+
+// rebuild throws away the coordinator whose records w failed with err
+// (durable's error) and loads a fresh one from the log in the background,
+// as at start-up. It comes after the replies of w's output, so that those
+// carry the error their owner gives the failure (appendErrorCode), not the
+// one of abandoned handlers. A coordinator loaded after w's records were
+// appended is left alone: it holds what the log holds (without records
+// that failed to append; with those whose sync failed, which are in the
+// log, and all a reader can know of them).
+func (d *coordDriver[C, T]) rebuild(w written, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed || w.incarnation != d.incarnation {
+		return
+	}
+	d.logger.Warn("reloading "+d.topic+": the coordinator's memory is ahead of the log", "err", err)
+	d.incarnation++
+	d.loaded = false
+	if d.timer != nil {
+		d.timer.Stop() // the new coordinator arms it when loaded
+	}
+	d.armedFor = time.Time{}
+	d.abandonWaitingLocked()
+	d.startLoadingLocked()
+}
+
+// abandonWaitingLocked answers every handler still waiting for a reply:
+// the coordinator that would have given it is gone. Closing its channel
+// is the answer: COORDINATOR_NOT_AVAILABLE (received). Kafka's clients
+// (Java, librdkafka, franz-go, sarama) all treat it as NOT_COORDINATOR:
+// look the coordinator up again and retry, which finds this broker
+// loading (COORDINATOR_LOAD_IN_PROGRESS: retry after a backoff). It is
+// not NOT_COORDINATOR because this broker still is the coordinator, and
+// it is what a handler already gets when the driver closes.
+func (d *coordDriver[C, T]) abandonWaitingLocked() {
+	for tok, ch := range d.waiting {
+		close(ch)
+		delete(d.waiting, tok)
+	}
 }
 
 // registerLocked hands out a new token and the channel its reply will
@@ -486,8 +600,8 @@ type errorResponder func(req kmsg.Request, code int16) kmsg.Response
 // UNKNOWN_SERVER_ERROR.
 func (d *coordDriver[C, T]) replyNow(req kmsg.Request, tok T, ch <-chan kmsg.Response, errorResponse errorResponder) kmsg.Response {
 	select {
-	case resp := <-ch:
-		return d.checkReply(req, resp, errorResponse)
+	case resp, ok := <-ch:
+		return d.received(req, resp, ok, errorResponse)
 	default:
 		d.forget(tok)
 		d.logger.Error("the coordinator gave no reply", "api", kmsg.NameForKey(req.Key()))
@@ -496,22 +610,32 @@ func (d *coordDriver[C, T]) replyNow(req kmsg.Request, tok T, ch <-chan kmsg.Res
 }
 
 // awaitReply is the response to req, from the reply to tok, which may come
-// from a later call. If it does not come before ctx ends or the driver
-// closes, req is answered COORDINATOR_NOT_AVAILABLE.
+// from a later call. If it does not come before ctx ends, the driver
+// closes or the coordinator is rebuilt, req is answered
+// COORDINATOR_NOT_AVAILABLE.
 func (d *coordDriver[C, T]) awaitReply(ctx context.Context, req kmsg.Request, tok T, ch <-chan kmsg.Response, errorResponse errorResponder) kmsg.Response {
 	select {
-	case resp := <-ch:
-		return d.checkReply(req, resp, errorResponse)
+	case resp, ok := <-ch:
+		return d.received(req, resp, ok, errorResponse)
 	case <-ctx.Done():
 	case <-d.done:
 	}
 	d.forget(tok)
 	select {
-	case resp := <-ch: // delivered meanwhile
-		return d.checkReply(req, resp, errorResponse)
+	case resp, ok := <-ch: // delivered (or abandoned) meanwhile
+		return d.received(req, resp, ok, errorResponse)
 	default:
 		return errorResponse(req, kerr.CoordinatorNotAvailable.Code)
 	}
+}
+
+// received is the response to req from what its channel gave: the reply,
+// or, if the channel was closed (abandonWaitingLocked), none.
+func (d *coordDriver[C, T]) received(req kmsg.Request, resp kmsg.Response, ok bool, errorResponse errorResponder) kmsg.Response {
+	if !ok {
+		return errorResponse(req, kerr.CoordinatorNotAvailable.Code)
+	}
+	return d.checkReply(req, resp, errorResponse)
 }
 
 // checkReply makes sure a reply is a response to req.

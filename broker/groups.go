@@ -5,16 +5,18 @@ package broker
 // coordinator's driver (coordinator_driver.go): calls under one mutex,
 // records appended to __consumer_offsets under it, replies handed out once
 // those records are durable, a timer at the coordinator's Deadline, and a
-// replay of __consumer_offsets at start-up, until which group requests are
-// answered COORDINATOR_LOAD_IN_PROGRESS.
+// replay of __consumer_offsets at start-up and whenever records failed (a
+// rebuild), until which group requests are answered
+// COORDINATOR_LOAD_IN_PROGRESS.
 //
 // What is the group coordinator's own: a reply may come from the call a
 // handler made (most requests) or from a later one (a JoinGroup completes
 // when the rebalance does, which another member's request or a timer tick
 // causes); the coordinator learns the cluster's topics at start and after
 // every metadata change; a reply whose records could not be written gets
-// the error Kafka's coordinator maps the append error to; the replay also
-// reads transactional batches and markers (txn_offset_commit.go).
+// the error Kafka's coordinator maps the append error to, before the
+// coordinator is rebuilt from the log; the replay also reads transactional
+// batches and markers (txn_offset_commit.go).
 
 import (
 	"context"
@@ -56,14 +58,14 @@ func newGroups(ctx context.Context, b *Broker, cfg group.Config) (*groups, error
 	}
 	cfg.Partitions = n
 	g := &groups{}
-	g.setup(b, g, "groups", offsetsTopic, n, group.New(cfg))
+	g.setup(b, g, "groups", offsetsTopic, n, func() *group.Coordinator { return group.New(cfg) })
 	return g, nil
 }
 
-// load replays __consumer_offsets into the coordinator. Transactional
-// offsets stay pending until their producer's marker
+// load replays __consumer_offsets into the coordinator of incarnation.
+// Transactional offsets stay pending until their producer's marker
 // (txn_offset_commit.go).
-func (g *groups) load() {
+func (g *groups) load(incarnation uint64) {
 	ok := g.replayAll(func(p int32, b batchInfo, key, value []byte) error {
 		switch {
 		case b.control:
@@ -80,7 +82,7 @@ func (g *groups) load() {
 	now := time.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed {
+	if !g.fillingLocked(incarnation) {
 		return
 	}
 	g.coord.Loaded(now)
@@ -166,7 +168,7 @@ func (g *groups) appendBatchesLocked(recs []group.Record, opts record.BuildOptio
 
 // deliver waits until w is durable and hands out the replies; if the
 // records were not written, or are not durable, each reply carries an
-// error instead.
+// error instead, and then the coordinator is rebuilt from the log.
 func (g *groups) deliver(replies []group.Reply, w written) {
 	err := g.durable(w)
 	for _, r := range replies {
@@ -175,6 +177,9 @@ func (g *groups) deliver(replies []group.Reply, w written) {
 			setGroupError(resp, appendErrorCode(resp, err))
 		}
 		g.handOver(r.Token, resp)
+	}
+	if err != nil {
+		g.rebuild(w, err)
 	}
 }
 
@@ -238,7 +243,8 @@ func (g *groups) write(f func(c *group.Coordinator, now time.Time) []group.Recor
 	w := g.appendLocked(recs)
 	g.rearmLocked()
 	g.mu.Unlock()
-	if g.durable(w) != nil {
+	if err := g.durable(w); err != nil {
+		g.rebuild(w, err)
 		return kerr.CoordinatorNotAvailable.Code
 	}
 	return 0

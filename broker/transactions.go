@@ -6,8 +6,9 @@ package broker
 // records appended to __transaction_state under it, replies handed out
 // once those records are durable, a timer at the coordinator's Deadline
 // (transaction timeouts, transactional id expiry), and a replay of
-// __transaction_state at start-up, until which transaction requests are
-// answered COORDINATOR_LOAD_IN_PROGRESS.
+// __transaction_state at start-up and whenever records failed (a rebuild),
+// until which transaction requests are answered
+// COORDINATOR_LOAD_IN_PROGRESS.
 //
 // What is the transaction coordinator's own: once an output's records are
 // durable the driver also starts writing the markers it asks for (a
@@ -21,7 +22,14 @@ package broker
 // coordinator learns the cluster's partitions at start and after every
 // metadata change. Loaded writes the markers of the transactions that were
 // being committed or aborted, as Kafka does after a coordinator fail-over;
-// a transaction that was ongoing times out and aborts as usual.
+// a transaction that was ongoing times out and aborts as usual. After a
+// rebuild, the markers the thrown-away coordinator asked for are written
+// to the end (they follow a durable outcome) but reported to no one: the
+// new coordinator read that outcome and writes them again, once they are
+// all written (load), so that no marker of theirs comes after its own. A
+// marker written twice changes nothing the second time: the producer has
+// no transaction on the partition then, and the group coordinator applies
+// markers idempotently.
 //
 // Producer ids come from the broker's allocator (init_producer_id.go),
 // reserved before the mutex is taken: a reservation may write to the
@@ -70,7 +78,7 @@ func newTxnDriver(ctx context.Context, b *Broker, cfg txn.Config) (*txnDriver, e
 	}
 	cfg.Partitions = n
 	d := &txnDriver{}
-	d.setup(b, d, "transactions", txnStateTopic, n, txn.New(cfg))
+	d.setup(b, d, "transactions", txnStateTopic, n, func() *txn.Coordinator { return txn.New(cfg) })
 	return d, nil
 }
 
@@ -81,8 +89,13 @@ func (d *txnDriver) close() {
 	d.writers.Wait()
 }
 
-// load replays __transaction_state into the coordinator.
-func (d *txnDriver) load() {
+// load replays __transaction_state into the coordinator of incarnation.
+// After a rebuild it first waits for the marker writers of the coordinator
+// thrown away: a commit marker of theirs written after the new coordinator
+// completed the transaction, and the producer began another, would end
+// that one on the partition.
+func (d *txnDriver) load(incarnation uint64) {
+	d.writers.Wait()
 	ok := d.replayAll(func(p int32, b batchInfo, key, value []byte) error {
 		if b.control {
 			return nil
@@ -95,7 +108,7 @@ func (d *txnDriver) load() {
 		return
 	}
 	d.mu.Lock()
-	if d.closed {
+	if !d.fillingLocked(incarnation) {
 		d.mu.Unlock()
 		return
 	}
@@ -170,14 +183,15 @@ func (d *txnDriver) appendLocked(recs []txn.Record) written {
 
 // finish carries out an Output whose records went to w: once they are
 // durable it sends the replies and starts writing the markers. If they
-// were not written (or are not durable) the replies carry an error and no
-// marker is written: the outcome of a transaction must be in the log
-// before any marker (a restart replays the log and decides again).
+// were not written (or are not durable) the replies carry an error, no
+// marker is written, and the coordinator is rebuilt: the outcome of a
+// transaction must be in the log before any marker (the rebuilt
+// coordinator replays the log and decides again).
 func (d *txnDriver) finish(out txn.Output, w written) {
 	err := d.durable(w)
 	if err == nil {
 		for _, m := range out.Markers {
-			d.writeMarkers(m)
+			d.writeMarkers(m, w.incarnation)
 		}
 	} else if len(out.Markers) > 0 {
 		d.logger.Error("not writing transaction markers: their transaction's outcome is not durable", "err", err)
@@ -189,17 +203,22 @@ func (d *txnDriver) finish(out txn.Output, w written) {
 		}
 		d.handOver(r.Token, resp)
 	}
+	if err != nil {
+		d.rebuild(w, err)
+	}
 }
 
-// writeMarkers writes m's markers in the background and reports them
-// written to the coordinator; markers written to __consumer_offsets
-// partitions first settle the producer's transactional offsets in the
-// group coordinator. On shutdown nothing is reported: the transaction is
-// still PrepareCommit/PrepareAbort in the log, and the next start writes
-// its markers again.
-func (d *txnDriver) writeMarkers(m txn.Markers) {
+// writeMarkers writes m's markers, asked for by the coordinator of
+// incarnation, in the background and reports them written to it; markers
+// written to __consumer_offsets partitions first settle the producer's
+// transactional offsets in the group coordinator. On shutdown nothing is
+// reported: the transaction is still PrepareCommit/PrepareAbort in the
+// log, and the next start writes its markers again. Nor after a rebuild:
+// the new coordinator writes them again itself; if it was rebuilt before
+// they began, they are not written at all.
+func (d *txnDriver) writeMarkers(m txn.Markers, incarnation uint64) {
 	d.mu.Lock()
-	if d.closed {
+	if d.closed || d.incarnation != incarnation {
 		d.mu.Unlock()
 		return
 	}
@@ -217,7 +236,7 @@ func (d *txnDriver) writeMarkers(m txn.Markers) {
 			}
 		}
 		d.mu.Lock()
-		if d.closed {
+		if d.closed || d.incarnation != incarnation {
 			d.mu.Unlock()
 			return
 		}
