@@ -303,8 +303,8 @@ func (b *Broker) release() error {
 	if b.meta != nil {
 		errs = append(errs, b.meta.Close())
 	}
-	if b.parts != nil {
-		b.parts.snapshotProducers() // after the last append (producers.go)
+	if b.parts != nil && b.store != nil {
+		b.snapshotProducers() // after the last append (producers.go)
 	}
 	if b.store != nil {
 		errs = append(errs, b.store.Close())

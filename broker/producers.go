@@ -206,11 +206,16 @@ func (pt *producerTable) snapshotLocked(end int64) {
 	}
 }
 
-// snapshot writes a snapshot at the log end (a clean shutdown).
-func (pt *producerTable) snapshot() {
+// shutdownSnapshot is the snapshot of the state at the log end, for a
+// clean shutdown; ok is false when the table has no state.
+func (pt *producerTable) shutdownSnapshot() (_ storage.Snapshot, ok bool) {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
-	pt.snapshotLocked(pt.log.Offsets().LogEnd)
+	if pt.state == nil {
+		return storage.Snapshot{}, false
+	}
+	end := pt.log.Offsets().LogEnd
+	return storage.Snapshot{Log: pt.log, Offset: end, Data: pt.state.Encode(end)}, true
 }
 
 // syncStable is syncStableLocked with mu taken.
@@ -291,12 +296,20 @@ func (part *partition) appendWithProducerState(batch []byte) (storage.AppendResu
 	return res, nil
 }
 
-// snapshotProducers snapshots every partition's producer state: a clean
-// shutdown, after the last append.
-func (ps *partitions) snapshotProducers() {
-	ps.mu.RLock()
-	defer ps.mu.RUnlock()
-	for _, p := range ps.byTP {
-		p.producers.snapshot()
+// snapshotProducers snapshots every partition's producer state at its log
+// end, all at once (storage.Store.WriteSnapshots): a clean shutdown, after
+// the last append. A failure is logged: the snapshots before and the log
+// still rebuild the state, with a longer scan.
+func (b *Broker) snapshotProducers() {
+	b.parts.mu.RLock()
+	snaps := make([]storage.Snapshot, 0, len(b.parts.byTP))
+	for _, p := range b.parts.byTP {
+		if sn, ok := p.producers.shutdownSnapshot(); ok {
+			snaps = append(snaps, sn)
+		}
+	}
+	b.parts.mu.RUnlock()
+	if err := b.store.WriteSnapshots(snaps); err != nil {
+		b.logger.Warn("writing producer state snapshots at shutdown", "snapshots", len(snaps), "err", err)
 	}
 }

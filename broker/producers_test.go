@@ -61,7 +61,11 @@ func (e *txnEnv) crash() {
 
 // restart snapshots and closes cleanly, and reopens.
 func (e *txnEnv) restart() {
-	e.part.producers.snapshot()
+	if sn, ok := e.part.producers.shutdownSnapshot(); ok {
+		if err := sn.Log.WriteSnapshot(sn.Offset, sn.Data); err != nil {
+			e.t.Fatal(err)
+		}
+	}
 	if err := e.part.log.Close(); err != nil {
 		e.t.Fatal(err)
 	}

@@ -36,6 +36,8 @@ type crashPoints struct {
 
 	counting         atomic.Bool
 	creates, renames atomic.Int64
+	// syncs counts file syncs, directory syncs and syncfs while counting.
+	fileSyncs, dirSyncs, fsSyncs atomic.Int64
 }
 
 type crashPoint struct {
@@ -106,12 +108,18 @@ func (c *crashPoints) MkdirAll(dir string, perm os.FileMode) error {
 }
 
 func (c *crashPoints) SyncDir(dir string) error {
+	if c.counting.Load() {
+		c.dirSyncs.Add(1)
+	}
 	err := c.MemFS.SyncDir(dir)
 	c.crash("sync dir", dir)
 	return err
 }
 
 func (c *crashPoints) SyncFS(dir string) error {
+	if c.counting.Load() {
+		c.fsSyncs.Add(1)
+	}
 	err := c.MemFS.SyncFS(dir)
 	c.crash("syncfs", dir)
 	return err
@@ -130,6 +138,9 @@ func (f crashPointFile) Write(p []byte) (int, error) {
 }
 
 func (f crashPointFile) Sync() error {
+	if f.c.counting.Load() {
+		f.c.fileSyncs.Add(1)
+	}
 	err := f.File.Sync()
 	f.c.crash("sync", f.name)
 	return err

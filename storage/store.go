@@ -213,6 +213,53 @@ func (s *Store) syncLater() error {
 	return s.syncer.SyncFS(s.dir)
 }
 
+// Snapshot is a producer state snapshot of a log at an offset, for
+// WriteSnapshots.
+type Snapshot struct {
+	Log    *Log
+	Offset int64
+	Data   []byte
+}
+
+// WriteSnapshots writes each log's snapshot as Log.WriteSnapshot does, with
+// two syncfs for all of them where the store uses syncfs instead of three
+// syncs per log: a clean shutdown of 10,000 partitions otherwise spends
+// seconds in them. Every snapshot goes to its temporary file, one syncfs
+// makes them durable, the renames put them in place (and the older
+// snapshots go), and a second syncfs makes that durable. A crash before it
+// leaves, per log, the new snapshot or the ones before it, each whole
+// (temporary files are removed at open). Without syncfs each log writes
+// its own, OpenConcurrency at a time. The logs must be the store's.
+func (s *Store) WriteSnapshots(snaps []Snapshot) error {
+	if s.syncer == nil {
+		return inParallel(snaps, s.opts.OpenConcurrency, func(sn Snapshot) error {
+			return sn.Log.WriteSnapshot(sn.Offset, sn.Data)
+		})
+	}
+	var mu sync.Mutex
+	var written []Snapshot
+	err := inParallel(snaps, s.opts.OpenConcurrency, func(sn Snapshot) error {
+		if err := sn.Log.writeSnapshotFile(sn.Offset, sn.Data, false); err != nil {
+			return err
+		}
+		mu.Lock()
+		written = append(written, sn)
+		mu.Unlock()
+		return nil
+	})
+	if serr := s.syncer.SyncFS(s.dir); serr != nil {
+		// Nothing is known durable: install none.
+		for _, sn := range written {
+			err = errors.Join(err, removeIfExists(sn.Log, sn.Log.snapshotPath(sn.Offset)+".tmp"))
+		}
+		return errors.Join(err, serr)
+	}
+	err = errors.Join(err, inParallel(written, s.opts.OpenConcurrency, func(sn Snapshot) error {
+		return sn.Log.installSnapshot(sn.Offset, false)
+	}))
+	return errors.Join(err, s.syncer.SyncFS(s.dir))
+}
+
 // inParallel calls f on every item, n at a time, and joins the errors.
 func inParallel[T any](items []T, n int, f func(T) error) error {
 	var (

@@ -103,19 +103,44 @@ func (l *Log) ReadSnapshot(offset int64) ([]byte, error) {
 
 // WriteSnapshot stores data as the snapshot at offset, durably (temporary
 // file, fsync, rename, directory fsync), and removes all snapshots but the
-// newest two.
+// newest two. Store.WriteSnapshots writes many logs' at once.
 func (l *Log) WriteSnapshot(offset int64, data []byte) error {
-	name := filepath.Join(l.dir, segmentName(offset, snapshotSuffix))
-	f, err := l.fs.Create(name + ".tmp")
+	if err := l.writeSnapshotFile(offset, data, true); err != nil {
+		return err
+	}
+	return l.installSnapshot(offset, true)
+}
+
+func (l *Log) snapshotPath(offset int64) string {
+	return filepath.Join(l.dir, segmentName(offset, snapshotSuffix))
+}
+
+// writeSnapshotFile writes data to the temporary file of the snapshot at
+// offset, synced if sync; on failure it leaves no temporary file.
+func (l *Log) writeSnapshotFile(offset int64, data []byte, sync bool) error {
+	tmp := l.snapshotPath(offset) + ".tmp"
+	f, err := l.fs.Create(tmp)
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(data)
-	err = errors.Join(err, f.Sync(), f.Close())
-	if err == nil {
-		err = l.fs.Rename(name+".tmp", name)
+	if sync {
+		err = errors.Join(err, f.Sync())
 	}
-	if err == nil {
+	if err = errors.Join(err, f.Close()); err != nil {
+		return errors.Join(err, removeIfExists(l, tmp))
+	}
+	return nil
+}
+
+// installSnapshot renames the temporary file of the snapshot at offset, whose
+// data must be durable, into place, syncs the directory if sync, and removes
+// all snapshots but the newest two. The older ones go only after the new one
+// is in place: a crash meanwhile leaves the one before it.
+func (l *Log) installSnapshot(offset int64, sync bool) error {
+	name := l.snapshotPath(offset)
+	err := l.fs.Rename(name+".tmp", name)
+	if err == nil && sync {
 		err = l.fs.SyncDir(l.dir)
 	}
 	if err != nil {
