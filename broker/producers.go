@@ -61,6 +61,11 @@ type producerTable struct {
 	// snapBase is the segment base offset at the last snapshot, or
 	// adoptBase; guarded by mu.
 	snapBase int64
+	// snapEnd is the log end up to which the state needs no log read at
+	// the next open: that of the snapshot last written, or the log end at
+	// open when opening read nothing; -1 when unknown. A clean shutdown
+	// writes no snapshot where the log end is still there. Guarded by mu.
+	snapEnd int64
 }
 
 // adoptBase is a snapBase that the first append replaces with its segment's
@@ -75,7 +80,7 @@ const adoptBase = -2
 // comment). A failure is logged and kept: batches with a producer id then
 // get KAFKA_STORAGE_ERROR.
 func openProducerTable(l *storage.Log, logger *slog.Logger) *producerTable {
-	pt := &producerTable{log: l, logger: logger, snapBase: -1}
+	pt := &producerTable{log: l, logger: logger, snapBase: -1, snapEnd: -1}
 	st, scanned, err := loadProducerState(l, logger)
 	if err != nil {
 		logger.Error("loading producer state", "dir", l.Dir(), "err", err)
@@ -85,6 +90,7 @@ func openProducerTable(l *storage.Log, logger *slog.Logger) *producerTable {
 	pt.state = st
 	if !scanned {
 		pt.snapBase = adoptBase
+		pt.snapEnd = l.Offsets().LogEnd
 	}
 	pt.syncStableLocked()
 	l.SetTxnDiscard(pt.aborted)
@@ -201,20 +207,26 @@ func (pt *producerTable) snapshotLocked(end int64) {
 	if pt.state == nil {
 		return
 	}
-	if err := pt.log.WriteSnapshot(end, pt.state.Encode(end)); err != nil && !errors.Is(err, storage.ErrClosed) {
-		pt.logger.Warn("writing a producer state snapshot", "dir", pt.log.Dir(), "offset", end, "err", err)
+	if err := pt.log.WriteSnapshot(end, pt.state.Encode(end)); err != nil {
+		if !errors.Is(err, storage.ErrClosed) {
+			pt.logger.Warn("writing a producer state snapshot", "dir", pt.log.Dir(), "offset", end, "err", err)
+		}
+		return
 	}
+	pt.snapEnd = end
 }
 
 // shutdownSnapshot is the snapshot of the state at the log end, for a
-// clean shutdown; ok is false when the table has no state.
+// clean shutdown; ok is false when there is none to write: no state, or
+// nothing for the next open to read (snapEnd). Without that check every
+// idle partition would write one at every shutdown.
 func (pt *producerTable) shutdownSnapshot() (_ storage.Snapshot, ok bool) {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
-	if pt.state == nil {
+	end := pt.log.Offsets().LogEnd
+	if pt.state == nil || end == pt.snapEnd {
 		return storage.Snapshot{}, false
 	}
-	end := pt.log.Offsets().LogEnd
 	return storage.Snapshot{Log: pt.log, Offset: end, Data: pt.state.Encode(end)}, true
 }
 

@@ -574,3 +574,49 @@ func TestFirstAppendSnapshotsOnlyAfterAScan(t *testing.T) {
 	e.mustProduce(batchOpts{pid: 7, seq: 5, n: 1})
 	newest("after a roll")
 }
+
+// A clean shutdown snapshots a partition only when the next open would
+// otherwise read its log: not a new empty log, nor one whose end has not
+// moved since its snapshot was written or read, so that idle partitions
+// write nothing at each shutdown.
+func TestShutdownSnapshotsOnlyWhereTheLogMoved(t *testing.T) {
+	e := newTxnEnv(t, storage.DefaultConfig())
+	due := func() bool {
+		t.Helper()
+		_, ok := e.part.producers.shutdownSnapshot()
+		return ok
+	}
+	if due() {
+		t.Fatal("a new empty log wants a shutdown snapshot")
+	}
+	e.mustProduce(batchOpts{pid: 7, seq: 0, n: 3})
+	if !due() {
+		t.Fatal("no shutdown snapshot after an append")
+	}
+	e.restart()
+	if due() {
+		t.Fatal("reopened at its snapshot with nothing appended, the log wants another")
+	}
+	e.restart()
+	e.mustProduce(batchOpts{pid: 7, seq: 3, n: 1})
+	e.crash() // the state is rebuilt by reading the last batch
+	if !due() {
+		t.Fatal("no shutdown snapshot after a crash that left a batch to read")
+	}
+	e.restart()
+	if due() {
+		t.Fatal("a log at its snapshot after the shutdown wants another")
+	}
+	// An append in a new segment snapshots at the log end (the first
+	// after an open adopts its segment instead): that snapshot serves the
+	// shutdown too.
+	for seq := int32(4); seq < 6; seq++ {
+		if err := e.part.log.Roll(); err != nil {
+			t.Fatal(err)
+		}
+		e.mustProduce(batchOpts{pid: 7, seq: seq, n: 1})
+	}
+	if due() {
+		t.Fatal("the roll's snapshot at the log end did not count")
+	}
+}
