@@ -67,12 +67,17 @@ func (f faultFile) ReadAt(p []byte, off int64) (int, error) {
 	return f.File.ReadAt(p, off)
 }
 
+// segmentUnder reports whether the file name is a segment of a partition
+// directory whose name starts with prefix.
+func segmentUnder(prefix, name string) bool {
+	return strings.Contains(name, "/"+prefix) && strings.HasSuffix(name, ".log")
+}
+
 func (s *faultFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	hit := strings.Contains(name, "/"+s.prefix) && strings.HasSuffix(name, ".log")
-	return faultFile{f, s, hit}, nil
+	return faultFile{f, s, segmentUnder(s.prefix, name)}, nil
 }
 
 func (s *faultFS) Create(name string) (vfs.File, error) {
@@ -121,8 +126,7 @@ func (s *holdingFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	hit := strings.Contains(name, "/"+s.prefix) && strings.HasSuffix(name, ".log")
-	return holdingFile{f, s, hit}, nil
+	return holdingFile{f, s, segmentUnder(s.prefix, name)}, nil
 }
 
 func (s *holdingFS) Create(name string) (vfs.File, error) {
@@ -141,11 +145,13 @@ func offsetsPartitionDir(groupID string) string {
 	return fmt.Sprintf("%s-%d/", offsetsTopic, group.Partition(groupID, DefaultConfig().Groups.Partitions))
 }
 
-// onFaultFS is a broker config on fs, in a data directory that outlives
-// the broker, so that another can start on the same data.
-func onFaultFS(t *testing.T, fs *faultFS) func(*Config) {
+// onFaultFS makes a faultFS failing the segments under prefix, and a
+// broker config on it, in a data directory that outlives the broker, so
+// that another can start on the same data.
+func onFaultFS(t *testing.T, prefix string) (*faultFS, func(*Config)) {
+	fs := &faultFS{FS: vfs.NewCrashableMem(), prefix: prefix}
 	dir := t.TempDir()
-	return func(c *Config) { c.DataDir, c.FS = dir, fs }
+	return fs, func(c *Config) { c.DataDir, c.FS = dir, fs }
 }
 
 // restart closes b and starts a broker on the same data. Closing may
@@ -177,6 +183,28 @@ func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// startWithTopic starts a broker with mod and creates topic t, of one
+// partition, on it; it returns the broker and an admin client of it.
+func startWithTopic(t *testing.T, mod func(*Config)) (*Broker, *kadm.Client) {
+	t.Helper()
+	b := startBroker(t, mod)
+	adm := kadmFor(t, b)
+	if _, err := adm.CreateTopic(testCtx(t), 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	return b, adm
+}
+
+// startWithCommit is startWithTopic, and group g commits offset 5 of t-0.
+func startWithCommit(t *testing.T, mod func(*Config)) (*Broker, *kadm.Client) {
+	t.Helper()
+	b, adm := startWithTopic(t, mod)
+	if err := commitOffset(t, adm, "g", 5); err != nil {
+		t.Fatal(err)
+	}
+	return b, adm
 }
 
 // commitOffset commits offset for partition 0 of topic t in groupID and
@@ -233,16 +261,8 @@ func otherPartitionGroup(groupID string) string {
 // storage engine does not trust a log after an I/O error), so the group
 // commits again after it, and that survives another.
 func TestFailedOffsetCommitIsForgotten(t *testing.T) {
-	fs := &faultFS{FS: vfs.NewCrashableMem(), prefix: offsetsPartitionDir("g")}
-	mod := onFaultFS(t, fs)
-	b := startBroker(t, mod)
-	adm := kadmFor(t, b)
-	if _, err := adm.CreateTopic(testCtx(t), 1, 1, nil, "t"); err != nil {
-		t.Fatal(err)
-	}
-	if err := commitOffset(t, adm, "g", 5); err != nil {
-		t.Fatal(err)
-	}
+	fs, mod := onFaultFS(t, offsetsPartitionDir("g"))
+	b, adm := startWithCommit(t, mod)
 
 	fs.writes.Store(true)
 	once := kadmFor(t, b, kgo.RequestRetries(0)) // one attempt: the answer to the failed append
@@ -293,21 +313,14 @@ func setTopicConfig(t *testing.T, b *Broker, adm *kadm.Client, topic, name strin
 	if err != nil {
 		t.Fatalf("alter %s of %s: %v", name, topic, err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		all := true
+	eventually(t, name+" of "+topic+" reaches its logs", func() bool {
 		for p := range int32(len(b.meta.Image().Topics[topic].Partitions)) {
-			part, ok := b.parts.get(topic, p)
-			all = all && ok && applied(part)
+			if part, ok := b.parts.get(topic, p); !ok || !applied(part) {
+				return false
+			}
 		}
-		if all {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s of %s never reached its logs", name, topic)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return true
+	})
 }
 
 // refuseBatches makes every append to topic fail (max.message.bytes 0)
@@ -329,15 +342,8 @@ func refuseBatches(t *testing.T, b *Broker, adm *kadm.Client, topic string) (res
 // topic) and forgotten, also a group's first; once it takes them again, the same group commits
 // in the same process, and that survives a restart.
 func TestRefusedOffsetCommitIsForgottenAndTheNextOneKept(t *testing.T) {
-	mod := onFaultFS(t, &faultFS{FS: vfs.NewCrashableMem()})
-	b := startBroker(t, mod)
-	adm := kadmFor(t, b)
-	if _, err := adm.CreateTopic(testCtx(t), 1, 1, nil, "t"); err != nil {
-		t.Fatal(err)
-	}
-	if err := commitOffset(t, adm, "g", 5); err != nil {
-		t.Fatal(err)
-	}
+	_, mod := onFaultFS(t, "")
+	b, adm := startWithCommit(t, mod)
 
 	restore := refuseBatches(t, b, adm, offsetsTopic)
 	for _, id := range []string{"g", "new"} {
@@ -369,9 +375,9 @@ func TestRefusedOffsetCommitIsForgottenAndTheNextOneKept(t *testing.T) {
 func TestWaitingJoinGroupIsAnsweredWhenTheCoordinatorReloads(t *testing.T) {
 	for _, fault := range []string{"write", "sync"} {
 		t.Run(fault, func(t *testing.T) {
-			fs := &faultFS{FS: vfs.NewCrashableMem(), prefix: offsetsTopic + "-"}
+			fs, onFS := onFaultFS(t, offsetsTopic+"-")
 			b := startBroker(t, func(c *Config) {
-				onFaultFS(t, fs)(c)
+				onFS(c)
 				slowRebalance(c)
 			})
 			ctx := context.Background()
@@ -404,39 +410,29 @@ func TestWaitingJoinGroupIsAnsweredWhenTheCoordinatorReloads(t *testing.T) {
 	}
 }
 
+// waitDriver waits until cond, called with d.mu held, holds.
+func waitDriver[C coordinator, T ~uint64](t *testing.T, d *coordDriver[C, T], what string, cond func() bool) {
+	t.Helper()
+	eventually(t, what, func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return cond()
+	})
+}
+
 // waitLoadsEnd waits until a driver's loader has stopped (loaded or
 // failed).
 func waitLoadsEnd[C coordinator, T ~uint64](t *testing.T, d *coordDriver[C, T]) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		d.mu.Lock()
-		loading := d.loading
-		d.mu.Unlock()
-		if !loading {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is still loading", d.topic)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitDriver(t, d, d.topic+" stops loading", func() bool { return !d.loading })
 }
 
 // A reload that cannot read the log leaves the coordinator not serving
 // (COORDINATOR_LOAD_IN_PROGRESS), also once the disk reads again: what it
 // loaded is incomplete. A restart loads it whole.
 func TestFailedReloadLeavesTheCoordinatorNotServing(t *testing.T) {
-	fs := &faultFS{FS: vfs.NewCrashableMem(), prefix: offsetsPartitionDir("g")}
-	mod := onFaultFS(t, fs)
-	b := startBroker(t, mod)
-	adm := kadmFor(t, b)
-	if _, err := adm.CreateTopic(testCtx(t), 1, 1, nil, "t"); err != nil {
-		t.Fatal(err)
-	}
-	if err := commitOffset(t, adm, "g", 5); err != nil {
-		t.Fatal(err)
-	}
+	fs, mod := onFaultFS(t, offsetsPartitionDir("g"))
+	b, _ := startWithCommit(t, mod)
 
 	fs.writes.Store(true)
 	fs.reads.Store(true)
@@ -466,19 +462,7 @@ func TestFailedReloadLeavesTheCoordinatorNotServing(t *testing.T) {
 // least once.
 func waitRebuilt[C coordinator, T ~uint64](t *testing.T, d *coordDriver[C, T]) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		d.mu.Lock()
-		rebuilt := d.incarnation > 0
-		d.mu.Unlock()
-		if rebuilt {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the %s coordinator was never thrown away", d.topic)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitDriver(t, d, "the "+d.topic+" coordinator is thrown away", func() bool { return d.incarnation > 0 })
 }
 
 // consumeCommitted reads partition 0 of topic t read_committed until it
@@ -504,25 +488,19 @@ func consumeCommitted(t *testing.T, b *Broker, n int) []string {
 	return values
 }
 
-// An EndTxn whose PrepareCommit cannot be appended to __transaction_state
-// is answered with a retriable error and forgotten: the transaction is
-// still ongoing in the reloaded coordinator, as in the log. So a
-// transactional producer (franz-go) that keeps retrying commits once the
-// topic takes batches again, and goes on with its next transaction.
-func TestTransactionCommitsAfterItsOutcomeFailedToAppend(t *testing.T) {
-	b := startBroker(t, nil)
-	adm := kadmFor(t, b)
-	if _, err := adm.CreateTopic(testCtx(t), 1, 1, nil, "t"); err != nil {
-		t.Fatal(err)
-	}
+// txnProducer is a transactional producer (id tx) to partition 0 of
+// topic t on b, closed when the test ends, and produce, which begins a
+// transaction and produces value in it.
+func txnProducer(t *testing.T, b *Broker) (cl *kgo.Client, produce func(value string)) {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr().String()), kgo.TransactionalID("tx"),
 		kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
 	ctx := testCtx(t)
-	produce := func(value string) {
+	return cl, func(value string) {
 		t.Helper()
 		if err := cl.BeginTransaction(); err != nil {
 			t.Fatal(err)
@@ -531,6 +509,30 @@ func TestTransactionCommitsAfterItsOutcomeFailedToAppend(t *testing.T) {
 			t.Fatalf("produce %s: %v", value, err)
 		}
 	}
+}
+
+// commitSecond commits a second transaction, of "b", and checks that t
+// reads a, b read_committed: the first transaction's "a" is there once.
+func commitSecond(t *testing.T, b *Broker, cl *kgo.Client, produce func(string)) {
+	t.Helper()
+	produce("b")
+	if err := cl.EndTransaction(testCtx(t), kgo.TryCommit); err != nil {
+		t.Fatalf("the next commit: %v", err)
+	}
+	if got := consumeCommitted(t, b, 2); strings.Join(got, ",") != "a,b" {
+		t.Fatalf("read committed %q, want a, b", got)
+	}
+}
+
+// An EndTxn whose PrepareCommit cannot be appended to __transaction_state
+// is answered with a retriable error and forgotten: the transaction is
+// still ongoing in the reloaded coordinator, as in the log. So a
+// transactional producer (franz-go) that keeps retrying commits once the
+// topic takes batches again, and goes on with its next transaction.
+func TestTransactionCommitsAfterItsOutcomeFailedToAppend(t *testing.T) {
+	b, adm := startWithTopic(t, nil)
+	cl, produce := txnProducer(t, b)
+	ctx := testCtx(t)
 
 	produce("a")
 	restore := refuseBatches(t, b, adm, txnStateTopic)
@@ -542,13 +544,7 @@ func TestTransactionCommitsAfterItsOutcomeFailedToAppend(t *testing.T) {
 		t.Fatalf("commit across the fault: %v", err)
 	}
 
-	produce("b")
-	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		t.Fatalf("the next commit: %v", err)
-	}
-	if got := consumeCommitted(t, b, 2); strings.Join(got, ",") != "a,b" {
-		t.Fatalf("read committed %q, want a, b", got)
-	}
+	commitSecond(t, b, cl, produce)
 }
 
 // After a rebuild the transaction coordinator writes the markers of a
@@ -566,28 +562,10 @@ func TestPreparedTransactionCompletesAfterItsCompletionFailedToAppend(t *testing
 			close(fs.release)
 		}
 	}
-	b := startBroker(t, func(c *Config) { c.DataDir, c.FS = t.TempDir(), fs })
+	b, adm := startWithTopic(t, func(c *Config) { c.DataDir, c.FS = t.TempDir(), fs })
 	t.Cleanup(release) // before the broker closes (cleanups run last first)
-	adm := kadmFor(t, b)
-	if _, err := adm.CreateTopic(testCtx(t), 1, 1, nil, "t"); err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr().String()), kgo.TransactionalID("tx"),
-		kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl, produce := txnProducer(t, b)
 	ctx := testCtx(t)
-	produce := func(value string) {
-		t.Helper()
-		if err := cl.BeginTransaction(); err != nil {
-			t.Fatal(err)
-		}
-		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(value)}).FirstErr(); err != nil {
-			t.Fatalf("produce %s: %v", value, err)
-		}
-	}
 
 	produce("a")
 	fs.armed.Store(true)
@@ -607,13 +585,7 @@ func TestPreparedTransactionCompletesAfterItsCompletionFailedToAppend(t *testing
 	waitRebuilt(t, &b.txns.coordDriver)
 	restore()
 
-	produce("b")
-	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		t.Fatalf("the next commit: %v", err)
-	}
-	if got := consumeCommitted(t, b, 2); strings.Join(got, ",") != "a,b" {
-		t.Fatalf("read committed %q, want a, b", got)
-	}
+	commitSecond(t, b, cl, produce)
 	part, _ := b.parts.get("t", 0)
 	markers := 0
 	if _, err := readBatchRecords(ctx, part.log, func(bi batchInfo, _ int64, _, _ []byte) {
