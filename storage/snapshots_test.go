@@ -122,3 +122,45 @@ func TestWriteSnapshotsSurvivesPowerLossAtEveryStep(t *testing.T) {
 		})
 	}
 }
+
+// A store told never to use syncfs (a negative SyncFSThreshold) keeps off
+// it everywhere: group commits, creating logs, snapshots and closing.
+func TestStoreWithoutSyncFSNeverCallsIt(t *testing.T) {
+	fs := &crashPoints{MemFS: vfs.NewCrashableMem()}
+	fs.counting.Store(true)
+	s, err := OpenStore("/data", StoreOptions{
+		FS: fs, Logger: quietLogger(), Now: newClock().Now, SyncFSThreshold: -1,
+		ConfigFor:         func(string) Config { return DefaultConfig() },
+		RetentionInterval: -1, CleanerInterval: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := s.CreateAll(manyPartitions(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends := make([]int64, len(logs))
+	for i, l := range logs {
+		res, err := l.Append(valueBatch(t, 2, 1, "v"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends[i] = res.LastOffset + 1
+	}
+	if err := WaitDurableAll(logs, ends); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteSnapshots(snapshotsAt(logs, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fs.fsSyncs.Load(); n != 0 {
+		t.Fatalf("%d syncfs calls, want none", n)
+	}
+	if fs.fileSyncs.Load() == 0 {
+		t.Fatal("no file was synced at all")
+	}
+}

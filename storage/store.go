@@ -52,9 +52,10 @@ type StoreOptions struct {
 	// DefaultConfig when nil.
 	ConfigFor func(topic string) Config
 	// SyncFSThreshold: see CommitterOptions. Zero means the default,
-	// DefaultSyncFSThreshold; negative never uses syncfs (for a filesystem
-	// shared with other busy writers, whose dirty data syncfs would write
-	// too).
+	// DefaultSyncFSThreshold; negative never uses syncfs, neither in group
+	// commits nor for opening, creating, closing or snapshotting many logs
+	// at once (for a filesystem shared with other busy writers, whose dirty
+	// data syncfs would write too).
 	SyncFSThreshold int
 	// RetentionInterval is how often retention runs
 	// (log.retention.check.interval.ms, default 5 minutes); negative turns
@@ -137,7 +138,11 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 		committer: NewCommitter(CommitterOptions{FS: fs, Dir: dir, SyncFSThreshold: opts.SyncFSThreshold, Observer: opts.Commits}),
 		logs:      map[TopicPartition]*Log{},
 	}
-	s.syncer, _ = fs.(vfs.FSSyncer)
+	if opts.SyncFSThreshold > 0 {
+		// A negative threshold keeps the store off syncfs too: start-up,
+		// topic creation, shutdown and snapshots sync each file instead.
+		s.syncer, _ = fs.(vfs.FSSyncer)
+	}
 	_, err := fs.Stat(filepath.Join(dir, cleanShutdownName))
 	s.clean = err == nil
 	if err := s.openAll(); err != nil {
