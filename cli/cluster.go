@@ -227,7 +227,7 @@ func ClusterHealth(ctx context.Context, conn *Conn, p Printer) error {
 }
 
 // plural is "1 broker", "2 brokers".
-func plural(n int, noun string) string {
+func plural[N ~int | ~int64](n N, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}

@@ -149,11 +149,21 @@ func (s StartOffset) kgoOffset(now time.Time) kgo.Offset {
 		return kgo.NewOffset().AtEnd().Relative(-s.n)
 	case fromOffset:
 		return kgo.NewOffset().At(s.n)
-	case fromTimestamp:
-		return kgo.NewOffset().AfterMilli(s.at.UnixMilli())
 	default:
-		return kgo.NewOffset().AfterMilli(now.Add(-s.ago).UnixMilli())
+		at, _ := s.instant(now)
+		return kgo.NewOffset().AfterMilli(at.UnixMilli())
 	}
+}
+
+// instant is the time a time or duration-ago place stands for.
+func (s StartOffset) instant(now time.Time) (time.Time, bool) {
+	switch s.kind {
+	case fromTimestamp:
+		return s.at, true
+	case fromAgo:
+		return now.Add(-s.ago), true
+	}
+	return time.Time{}, false
 }
 
 // ConsumeOptions are the arguments of `samsa consume`.
@@ -383,11 +393,8 @@ func startOffsets(ctx context.Context, adm *kadm.Client, o ConsumeOptions, parts
 		return nil, fmt.Errorf("list start offsets: %w", err)
 	}
 	var atTime kadm.ListedOffsets
-	switch o.Offset.kind {
-	case fromTimestamp:
-		atTime, err = adm.ListOffsetsAfterMilli(ctx, o.Offset.at.UnixMilli(), o.Topics...)
-	case fromAgo:
-		atTime, err = adm.ListOffsetsAfterMilli(ctx, now.Add(-o.Offset.ago).UnixMilli(), o.Topics...)
+	if at, ok := o.Offset.instant(now); ok {
+		atTime, err = adm.ListOffsetsAfterMilli(ctx, at.UnixMilli(), o.Topics...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list offsets by time: %w", err)

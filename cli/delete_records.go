@@ -253,12 +253,7 @@ func expandTargets(ctx context.Context, adm *kadm.Client, targets []deleteTarget
 // stops.
 func planDeletion(ctx context.Context, adm *kadm.Client, targets []deleteTarget, dryRun bool, now time.Time) (DeleteRecordsPlan, error) {
 	plan := DeleteRecordsPlan{DryRun: dryRun, Partitions: []DeleteRecordsPartition{}}
-	var topics []string
-	for _, d := range targets {
-		if !slices.Contains(topics, d.Topic) {
-			topics = append(topics, d.Topic)
-		}
-	}
+	topics := topicsOf(targets, func(d deleteTarget) string { return d.Topic })
 	starts, err := adm.ListStartOffsets(ctx, topics...)
 	if err != nil {
 		return plan, fmt.Errorf("list start offsets: %w", err)
@@ -311,26 +306,10 @@ func planDeletion(ctx context.Context, adm *kadm.Client, targets []deleteTarget,
 	return plan, nil
 }
 
-// instant is the time a time or duration-ago place stands for.
-func (s StartOffset) instant(now time.Time) (time.Time, bool) {
-	switch s.kind {
-	case fromTimestamp:
-		return s.at, true
-	case fromAgo:
-		return now.Add(-s.ago), true
-	}
-	return time.Time{}, false
-}
-
 // checkDeletion predicts, for a dry run, what the broker would refuse: an
 // offset past the end, a topic compacted without the delete policy.
 func checkDeletion(ctx context.Context, adm *kadm.Client, plan *DeleteRecordsPlan) (failed []string, err error) {
-	var topics []string
-	for _, dp := range plan.Partitions {
-		if !slices.Contains(topics, dp.Topic) {
-			topics = append(topics, dp.Topic)
-		}
-	}
+	topics := topicsOf(plan.Partitions, func(dp DeleteRecordsPartition) string { return dp.Topic })
 	configs, err := adm.DescribeTopicConfigs(ctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("describe configs: %w", err)
@@ -460,21 +439,24 @@ func (plan DeleteRecordsPlan) text() Text {
 	var note string
 	switch {
 	case plan.DryRun && bad > 0:
-		note = fmt.Sprintf("Dry run: would delete %s in %s; %s would fail. Nothing was changed.", count(records, "record"), count(int64(ok), "partition"), count(int64(bad), "partition"))
+		note = fmt.Sprintf("Dry run: would delete %s in %s; %s would fail. Nothing was changed.", plural(records, "record"), plural(ok, "partition"), plural(bad, "partition"))
 	case plan.DryRun:
-		note = fmt.Sprintf("Dry run: would delete %s in %s; nothing was changed.", count(records, "record"), count(int64(ok), "partition"))
+		note = fmt.Sprintf("Dry run: would delete %s in %s; nothing was changed.", plural(records, "record"), plural(ok, "partition"))
 	case bad > 0:
-		note = fmt.Sprintf("Deleted %s in %s; %s failed.", count(records, "record"), count(int64(ok), "partition"), count(int64(bad), "partition"))
+		note = fmt.Sprintf("Deleted %s in %s; %s failed.", plural(records, "record"), plural(ok, "partition"), plural(bad, "partition"))
 	default:
-		note = fmt.Sprintf("Deleted %s in %s.", count(records, "record"), count(int64(ok), "partition"))
+		note = fmt.Sprintf("Deleted %s in %s.", plural(records, "record"), plural(ok, "partition"))
 	}
 	return Text{t, Lines{note}}
 }
 
-// count is "1 record", "2 records".
-func count(n int64, what string) string {
-	if n == 1 {
-		return "1 " + what
+// topicsOf is the topics of items, each once, in the order they come.
+func topicsOf[T any](items []T, topic func(T) string) []string {
+	var topics []string
+	for _, it := range items {
+		if t := topic(it); !slices.Contains(topics, t) {
+			topics = append(topics, t)
+		}
 	}
-	return fmt.Sprintf("%d %ss", n, what)
+	return topics
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,18 +40,6 @@ func (e *env) deleteRecords(format Format, o TopicDeleteRecordsOptions) (string,
 	return e.run(format, func(p Printer) error { return TopicDeleteRecords(e.ctx(), e.conn, p, o) })
 }
 
-func equalStarts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestTopicDeleteRecords(t *testing.T) {
 	e := newEnv(t)
 	e.create("orders", 2, nil)
@@ -62,7 +51,7 @@ func TestTopicDeleteRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkGolden(t, "topic_delete_records_dry_run.txt", out)
-	if got := e.starts("orders"); !equalStarts(got, []int64{0, 0}) {
+	if got := e.starts("orders"); !slices.Equal(got, []int64{0, 0}) {
 		t.Fatalf("after a dry run, log starts are %v", got)
 	}
 
@@ -79,7 +68,7 @@ func TestTopicDeleteRecords(t *testing.T) {
 	if got := e.values("orders", 1); got != "0=v 1=w 2=x" {
 		t.Errorf("partition 1, not named: %q", got)
 	}
-	if got := e.starts("orders"); !equalStarts(got, []int64{3, 0}) {
+	if got := e.starts("orders"); !slices.Equal(got, []int64{3, 0}) {
 		t.Errorf("log starts after deleting before 3: %v", got)
 	}
 	out = e.mustRun(FormatText, func(p Printer) error {
@@ -104,7 +93,7 @@ func TestTopicDeleteRecords(t *testing.T) {
 	if ExitCode(err) != ExitFailure || err.Error() != "orders partition 1: OFFSET_OUT_OF_RANGE: offset 10 is past the end of the log (3)" {
 		t.Errorf("delete past the end: %v", err)
 	}
-	if got := e.starts("orders"); !equalStarts(got, []int64{4, 0}) {
+	if got := e.starts("orders"); !slices.Equal(got, []int64{4, 0}) {
 		t.Errorf("log starts after a partial failure: %v", got)
 	}
 	// The dry run predicts the same.
@@ -178,7 +167,7 @@ func TestTopicDeleteRecordsErrors(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", name, err, tc.want)
 		}
 	}
-	if got := e.starts("orders"); !equalStarts(got, []int64{0, 0}) {
+	if got := e.starts("orders"); !slices.Equal(got, []int64{0, 0}) {
 		t.Errorf("log starts after refused commands: %v", got)
 	}
 

@@ -240,12 +240,7 @@ func (gc *groupClient) seekTargets(ctx context.Context, parts []topicPartition, 
 		return nil, err
 	}
 	var atTime kadm.ListedOffsets
-	switch to.kind {
-	case fromTimestamp, fromAgo:
-		at := to.at
-		if to.kind == fromAgo {
-			at = now.Add(-to.ago)
-		}
+	if at, ok := to.instant(now); ok {
 		atTime, err = list("time", func(ctx context.Context, ts ...string) (kadm.ListedOffsets, error) {
 			return gc.adm.ListOffsetsAfterMilli(ctx, at.UnixMilli(), ts...)
 		})
