@@ -365,68 +365,51 @@ func newErrorPaths(t reflect.Type, within []reflect.Type) *errorPaths {
 // any reports whether any error code under v, a struct of p's type, is
 // not 0.
 func (p *errorPaths) any(v reflect.Value) bool {
-	for _, i := range p.codes {
-		if v.Field(i).Int() != 0 {
-			return true
-		}
-	}
-	for _, n := range p.nested {
-		f := v.Field(n.field)
-		switch n.kind {
-		case reflect.Struct:
-			if n.elem.any(f) {
-				return true
-			}
-		case reflect.Pointer:
-			if !f.IsNil() && n.elem.any(f.Elem()) {
-				return true
-			}
-		case reflect.Slice:
-			for j := range f.Len() {
-				el := f.Index(j)
-				if n.ptr {
-					if el.IsNil() {
-						continue
-					}
-					el = el.Elem()
-				}
-				if n.elem.any(el) {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	return !p.each(v, func(code int16) bool { return code == 0 })
 }
 
 // count counts each error code under v, a struct of p's type, that is
 // not 0.
 func (p *errorPaths) count(v reflect.Value, e *requestErrors, key int16) {
+	p.each(v, func(code int16) bool {
+		e.count(key, code) // 0 is not counted
+		return true
+	})
+}
+
+// each calls f with every error code under v, a struct of p's type, in
+// order, while f returns true; it reports whether f always did.
+func (p *errorPaths) each(v reflect.Value, f func(code int16) bool) bool {
 	for _, i := range p.codes {
-		if code := int16(v.Field(i).Int()); code != 0 {
-			e.count(key, code)
+		if !f(int16(v.Field(i).Int())) {
+			return false
 		}
 	}
 	for _, n := range p.nested {
-		f := v.Field(n.field)
+		fv := v.Field(n.field)
 		switch n.kind {
 		case reflect.Struct:
-			n.elem.count(f, e, key)
+			if !n.elem.each(fv, f) {
+				return false
+			}
 		case reflect.Pointer:
-			if !f.IsNil() {
-				n.elem.count(f.Elem(), e, key)
+			if !fv.IsNil() && !n.elem.each(fv.Elem(), f) {
+				return false
 			}
 		case reflect.Slice:
-			for j := range f.Len() {
-				el := f.Index(j)
+			for j := range fv.Len() {
+				el := fv.Index(j)
 				if n.ptr {
 					if el.IsNil() {
 						continue
 					}
 					el = el.Elem()
 				}
-				n.elem.count(el, e, key)
+				if !n.elem.each(el, f) {
+					return false
+				}
 			}
 		}
 	}
+	return true
 }
