@@ -19,11 +19,7 @@ func TestCreateAllMakesThreeFilesPerLog(t *testing.T) {
 	for _, syncfs := range []bool{true, false} {
 		t.Run(fmt.Sprintf("syncfs=%v", syncfs), func(t *testing.T) {
 			fs := &crashPoints{MemFS: vfs.NewCrashableMem()}
-			var sfs vfs.FS = fs
-			if !syncfs {
-				sfs = noSyncFS{fs}
-			}
-			s := openStoreBig(t, sfs, newClock())
+			s := openStoreBig(t, withSyncFS(fs, syncfs), newClock())
 			defer s.Close()
 			news := manyPartitions(10)
 			fs.counting.Store(true)
@@ -81,10 +77,7 @@ func scenarioBatch(t testing.TB, p int, off int64) []byte {
 
 func runCreateCrashScenario(t *testing.T, syncfs bool) {
 	fs := &crashPoints{MemFS: vfs.NewCrashableMem()}
-	var sfs vfs.FS = fs
-	if !syncfs {
-		sfs = noSyncFS{fs}
-	}
+	sfs := withSyncFS(fs, syncfs)
 	c := newClock()
 	open := func(fs vfs.FS, logger *slog.Logger) (*Store, error) {
 		return OpenStore("/data", StoreOptions{
@@ -172,11 +165,7 @@ func runCreateCrashScenario(t *testing.T, syncfs bool) {
 	}
 	for _, cp := range points {
 		rec := &recordingHandler{}
-		var cfs vfs.FS = cp.fs
-		if !syncfs {
-			cfs = noSyncFS{cp.fs}
-		}
-		s, err := open(cfs, slog.New(rec))
+		s, err := open(withSyncFS(cp.fs, syncfs), slog.New(rec))
 		if err != nil {
 			t.Fatalf("after %s: open: %v", cp.op, err)
 		}

@@ -27,11 +27,7 @@ func TestWriteSnapshotsKeepsTheNewestTwo(t *testing.T) {
 	for _, syncfs := range []bool{true, false} {
 		t.Run(fmt.Sprintf("syncfs=%v", syncfs), func(t *testing.T) {
 			fs := &crashPoints{MemFS: vfs.NewCrashableMem()}
-			var sfs vfs.FS = fs
-			if !syncfs {
-				sfs = noSyncFS{fs}
-			}
-			s := openStoreBig(t, sfs, newClock())
+			s := openStoreBig(t, withSyncFS(fs, syncfs), newClock())
 			defer s.Close()
 			logs, err := s.CreateAll(manyPartitions(5))
 			if err != nil {
@@ -75,14 +71,8 @@ func TestWriteSnapshotsSurvivesPowerLossAtEveryStep(t *testing.T) {
 		t.Run(fmt.Sprintf("syncfs=%v", syncfs), func(t *testing.T) {
 			fs := &crashPoints{MemFS: vfs.NewCrashableMem()}
 			fs.promise.Store(&crashPromise{})
-			wrap := func(fs vfs.FS) vfs.FS {
-				if syncfs {
-					return fs
-				}
-				return noSyncFS{fs}
-			}
 			c := newClock()
-			s := openStoreBig(t, wrap(fs), c)
+			s := openStoreBig(t, withSyncFS(fs, syncfs), c)
 			logs, err := s.CreateAll(manyPartitions(3))
 			if err != nil {
 				t.Fatal(err)
@@ -102,7 +92,7 @@ func TestWriteSnapshotsSurvivesPowerLossAtEveryStep(t *testing.T) {
 				t.Fatalf("only %d crash points", len(fs.points))
 			}
 			for _, cp := range fs.points {
-				s := openStoreBig(t, wrap(cp.fs), c)
+				s := openStoreBig(t, withSyncFS(cp.fs, syncfs), c)
 				for i := range logs {
 					l, ok := s.Log(TopicPartition{"t", int32(i)})
 					if !ok {

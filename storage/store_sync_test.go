@@ -180,6 +180,14 @@ func appendUnsynced(t *testing.T, l *Log, b []byte) {
 // then syncs each log and file itself.
 type noSyncFS struct{ vfs.FS }
 
+// withSyncFS is fs, with its syncfs hidden (noSyncFS) unless syncfs.
+func withSyncFS(fs vfs.FS, syncfs bool) vfs.FS {
+	if syncfs {
+		return fs
+	}
+	return noSyncFS{fs}
+}
+
 // Without syncfs, CreateAll syncs each new log and its extra files, names
 // included, before it returns.
 func TestCreateAllWithoutSyncFSIsDurableWhenItReturns(t *testing.T) {
