@@ -66,6 +66,10 @@ type longPoller struct {
 
 	req  *kmsg.FetchRequest
 	last int // the partition the last response returned; -1: none
+	// next is where the next fetch of last reads from: its log end when
+	// that response came, not when the next fetch is sent, which would
+	// skip a record appended to it meanwhile.
+	next int64
 }
 
 // open sets up the requests: a session's full fetch, answered at once.
@@ -95,7 +99,7 @@ func (lp *longPoller) send(tb testing.TB) {
 	req := lp.req
 	all := req.Topics[0].Partitions
 	if lp.last >= 0 {
-		all[lp.last].FetchOffset = lp.logs[lp.last].Offsets().LogEnd
+		all[lp.last].FetchOffset = lp.next
 	}
 	if lp.session {
 		req.Topics = req.Topics[:0]
@@ -140,7 +144,7 @@ func (lp *longPoller) receive(tb testing.TB, p int) {
 	if returned != p {
 		tb.Fatalf("the long poll returned records of partition %d, want %d", returned, p)
 	}
-	lp.last = p
+	lp.last, lp.next = p, lp.logs[p].Offsets().LogEnd
 }
 
 // readResponse reads one response and returns its bytes after the size,

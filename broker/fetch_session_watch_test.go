@@ -83,8 +83,11 @@ func TestFetchSessionReadsOnlyWhatChanged(t *testing.T) {
 	}
 	checkWatches(t, "after the full fetch", logs, func(int) int { return 1 })
 	batch := hotpathBatch(t, 1)
-	for range 100 {
+	for i := range 100 {
 		p := rand.IntN(partitions)
+		if i%10 == 9 {
+			p = lp.last // the partition the request moves gets a record too
+		}
 		if _, err := logs[p].Append(batch); err != nil {
 			t.Fatal(err)
 		}
